@@ -1,0 +1,153 @@
+"""Architectures: torchvision ResNets for ImageNet-size models, a small CIFAR ResNet for 32x32 ones.
+
+Every network here exposes the same three-stage interface used by `RobustModel`:
+``trunk(x)`` (everything up to the last ReLU of the last block, pre-activation),
+``head(z)`` (pool + flatten -> penultimate vector) and ``fc``/``linear`` (the classifier).
+That lets `features(..., fake_relu=True)` replace exactly the one ReLU the authors replaced.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import resnet as tv_resnet
+
+
+class FakeReLU(torch.autograd.Function):
+    """max(x, 0) forward, identity backward (the authors' `FakeReLU`)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def final_relu(z: torch.Tensor, fake_relu: bool) -> torch.Tensor:
+    return FakeReLU.apply(z) if fake_relu else F.relu(z)
+
+
+# --- CIFAR ResNet (He et al. 2016, "ResNet-20/32/56", optional width multiplier) -----------------
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x, pre_act: bool = False):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out)) + self.shortcut(x)
+        return out if pre_act else F.relu(out)
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for 32x32 inputs; `width` multiplies the 16/32/64 channel plan."""
+
+    def __init__(self, depth: int = 20, width: int = 1, num_classes: int = 10):
+        super().__init__()
+        if (depth - 2) % 6:
+            raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
+        n, w = (depth - 2) // 6, [16 * width, 32 * width, 64 * width]
+        self.conv1 = nn.Conv2d(3, w[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w[0])
+        blocks, cin = [], w[0]
+        for stage, cout in enumerate(w):
+            for i in range(n):
+                blocks.append(BasicBlock(cin, cout, 2 if (i == 0 and stage > 0) else 1))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, num_classes)
+        self.num_features = cin
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def trunk(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        for b in self.blocks[:-1]:
+            x = b(x)
+        return self.blocks[-1](x, pre_act=True)
+
+    def head(self, z):
+        return torch.flatten(F.adaptive_avg_pool2d(z, 1), 1)
+
+    def forward(self, x):
+        return self.fc(self.head(F.relu(self.trunk(x))))
+
+
+# --- torchvision ResNets, with the same trunk/head split ------------------------------------------
+
+def _tv_trunk(net: tv_resnet.ResNet, x):
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    x = net.layer3(net.layer2(net.layer1(x)))
+    for b in net.layer4[:-1]:
+        x = b(x)
+    b = net.layer4[-1]  # the last block by hand, stopping before its final ReLU
+    identity = x if b.downsample is None else b.downsample(x)
+    out = b.relu(b.bn1(b.conv1(x)))
+    if isinstance(b, tv_resnet.Bottleneck):
+        out = b.relu(b.bn2(b.conv2(out)))
+        out = b.bn3(b.conv3(out))
+    else:
+        out = b.bn2(b.conv2(out))
+    return out + identity
+
+
+class TVResNet(tv_resnet.ResNet):
+    """torchvision's ResNet (identical parameter names) plus trunk/head."""
+
+    def trunk(self, x):
+        return _tv_trunk(self, x)
+
+    def head(self, z):
+        return torch.flatten(self.avgpool(z), 1)
+
+    @property
+    def num_features(self):
+        return self.fc.in_features
+
+
+TV_ARCHS = {
+    # name: (block, layers, width_per_group)
+    "resnet18": (tv_resnet.BasicBlock, [2, 2, 2, 2], 64),
+    "resnet34": (tv_resnet.BasicBlock, [3, 4, 6, 3], 64),
+    "resnet50": (tv_resnet.Bottleneck, [3, 4, 6, 3], 64),
+    "resnet101": (tv_resnet.Bottleneck, [3, 4, 23, 3], 64),
+    "resnet152": (tv_resnet.Bottleneck, [3, 8, 36, 3], 64),
+    "wide_resnet50_2": (tv_resnet.Bottleneck, [3, 4, 6, 3], 128),
+    "wide_resnet50_4": (tv_resnet.Bottleneck, [3, 4, 6, 3], 256),
+}
+
+
+def cifar_arch_params(name: str) -> tuple[int, int] | None:
+    """'cifar_resnet20' -> (20, 1); 'cifar_resnet20x2' -> (20, 2); other names -> None."""
+    if not name.startswith("cifar_resnet"):
+        return None
+    rest = name[len("cifar_resnet"):]
+    depth, _, width = rest.partition("x")
+    try:
+        return int(depth), int(width or 1)
+    except ValueError:
+        return None
+
+
+def list_archs() -> list[str]:
+    return sorted(TV_ARCHS) + ["cifar_resnet<depth>[x<width>] (e.g. cifar_resnet20, cifar_resnet20x2)"]
+
+
+def build_arch(name: str, num_classes: int) -> nn.Module:
+    if name in TV_ARCHS:
+        block, layers, wpg = TV_ARCHS[name]
+        return TVResNet(block, layers, num_classes=num_classes, width_per_group=wpg)
+    params = cifar_arch_params(name)
+    if params:
+        return CifarResNet(params[0], params[1], num_classes)
+    raise ValueError(f"unknown architecture {name!r}; supported: {', '.join(list_archs())}")

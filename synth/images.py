@@ -1,0 +1,126 @@
+"""Image and mask I/O with clear errors: any PIL mode in, RGB [0,1] tensors inside, PIL out."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 100_000_000  # refuse anything larger (a 50-megapixel photo is fine)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+class ImageError(ValueError):
+    """An input image or mask cannot be used; the message says why."""
+
+
+def _open(src) -> Image.Image:
+    if isinstance(src, Image.Image):
+        return src
+    if isinstance(src, np.ndarray):
+        arr = src
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr * 255 if arr.dtype.kind == "f" and arr.max() <= 1 else arr, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr)
+    if isinstance(src, (str, os.PathLike)):
+        if not os.path.exists(src):
+            raise ImageError(f"no such file: {src}")
+        try:
+            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+            img = Image.open(src)
+            img.load()
+            return img
+        except Image.DecompressionBombError:
+            raise ImageError(f"{src}: image is larger than {MAX_PIXELS // 1_000_000} megapixels") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise ImageError(f"{src}: not a readable image ({e.__class__.__name__})") from None
+    raise ImageError(f"expected an image (PIL image, numpy array or file path), got {type(src).__name__}")
+
+
+def load_image(src) -> Image.Image:
+    """An RGB PIL image from a path/PIL/numpy input: EXIF rotation applied, alpha flattened onto white,
+    16-bit and float images scaled to 8 bits, palette/grayscale/CMYK converted."""
+    img = _open(src)
+    if img.width * img.height > MAX_PIXELS:
+        raise ImageError(f"image is {img.width}x{img.height}, larger than {MAX_PIXELS // 1_000_000} megapixels")
+    if img.width < 1 or img.height < 1:
+        raise ImageError("image is empty")
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(a / hi * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB")
+
+
+def load_mask(src, size: tuple[int, int]) -> torch.Tensor:
+    """A binary (1,1,H,W) float mask: white/non-zero pixels (or, for images with transparency, painted
+    pixels with alpha > 0) are 1. `size` is the (width, height) of the image it belongs to."""
+    img = _open(src)
+    img = ImageOps.exif_transpose(img)
+    if img.size != tuple(size):
+        raise ImageError(f"mask is {img.width}x{img.height} but the image is {size[0]}x{size[1]}; "
+                         "a mask must have the image's size")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if "A" in img.getbands() and img.getchannel("A").getextrema()[0] < 255:
+        m = np.asarray(img.getchannel("A")) > 0
+    else:
+        a = np.asarray(img.convert("RGB") if img.mode not in ("L", "1", "I", "I;16", "F") else img)
+        m = (a.reshape(a.shape[0], a.shape[1], -1) > 0).any(-1)
+    return torch.from_numpy(m.astype(np.float32))[None, None]
+
+
+def check_mask(mask: torch.Tensor, allow_full: bool = False) -> None:
+    frac = float(mask.mean())
+    if frac == 0:
+        raise ImageError("the mask is empty: paint (white) the region to change")
+    if frac == 1 and not allow_full:
+        raise ImageError("the mask covers the whole image: leave some of the image unmasked as context")
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """(1,3,H,W) float in [0,1]."""
+    return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)[None].contiguous()
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    x = x.detach().float().clamp(0, 1)
+    if x.dim() == 4:
+        x = x[0]
+    arr = (x.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr, "RGB")
+
+
+def resize(x: torch.Tensor, size, mode: str = "bicubic") -> torch.Tensor:
+    """Resize (B,C,H,W) to size (int or (h, w)); antialiased when shrinking; 'area' for block averages."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    if mode == "nearest":
+        return F.interpolate(x, size=size, mode="nearest")
+    if mode == "area":
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True).clamp(0, 1)
+
+
+def resize_mask(m: torch.Tensor, size) -> torch.Tensor:
+    """Binary mask resize that keeps thin strokes: a cell is masked if any of its area is."""
+    return (resize(m, size, "area") > 0).float() if m.shape[-1] > (size if isinstance(size, int) else size[1]) \
+        else (resize(m, size, "nearest") > 0).float()
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ImageError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {folder}")
+    return files

@@ -1,0 +1,341 @@
+"""One model wrapper (normalisation inside, [0,1] NCHW in) and one loader for every source.
+
+    load_model()                                   -> the embedded robust CIFAR-10 model
+    load_model("imagenet-resnet50-l2-eps3")        -> a preset (see PRESETS)
+    load_model("madrylab/robust-imagenet-models:resnet18_l2_eps3.ckpt")   -> any Hub file
+    load_model("user/robust-cifar10")              -> a Hub repo in our format
+    load_model("path/to/folder" | "path/to/file.ckpt")
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+import warnings
+from pathlib import Path
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from safetensors.torch import load_file
+from torch import nn
+
+from .archs import TV_ARCHS, build_arch, final_relu
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+MADRYLAB_REPO = "madrylab/robust-imagenet-models"
+MADRYLAB_REVISION = "3f04ac96136001cfe402022100728124cbe3fac5"
+SEEDS_FILE = "seeds.safetensors"
+
+# name -> (source, description). Sources: a folder inside the package, or "repo:file@revision".
+PRESETS: dict[str, tuple[str, str]] = {
+    "cifar10-resnet20-l2-eps0.5": ("local:robust-cifar10", "embedded robust CIFAR-10 ResNet-20 (L2, eps 0.5) - the default"),
+    "cifar10-resnet20-standard": ("local:standard-cifar10", "embedded standard (eps 0) twin of the default"),
+}
+for _arch in ("resnet18", "resnet50", "wide_resnet50_2"):
+    for _eps in ("3", "0"):
+        _name = f"imagenet-{_arch.replace('_', '-')}-" + ("standard" if _eps == "0" else f"l2-eps{_eps}")
+        PRESETS[_name] = (
+            f"{MADRYLAB_REPO}:{_arch}_l2_eps{_eps}.ckpt@{MADRYLAB_REVISION}",
+            f"madrylab ImageNet {_arch}, " + ("standard training" if _eps == "0" else f"L2 eps {_eps}"),
+        )
+DEFAULT_MODEL = "cifar10-resnet20-l2-eps0.5"
+STANDARD_TWIN = {"cifar10-resnet20-l2-eps0.5": "cifar10-resnet20-standard"}
+STANDARD_TWIN.update({k: k.replace("l2-eps3", "standard") for k in PRESETS if k.endswith("l2-eps3")})
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+RESTRICTED_IMAGENET_CLASSES = ["dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect"]
+DATASET_STATS = {  # mean, std (robustness library constants)
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "restricted_imagenet": ((0.4717, 0.4499, 0.3837), (0.2600, 0.2516, 0.2575)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "a2b": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and what to do."""
+
+
+@functools.cache
+def imagenet_classes() -> list[str]:
+    from torchvision.models import ResNet50_Weights
+
+    return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+class RobustModel(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="synth",
+    tags=["adversarial-robustness", "image-classification", "image-synthesis"],
+    paper_url="https://arxiv.org/abs/1906.09453",
+):
+    """A classifier with its normalisation inside: `logits(x)` and `features(x)` take x in [0,1], NCHW."""
+
+    def __init__(
+        self,
+        arch: str,
+        num_classes: int,
+        class_names: list[str] | None = None,
+        mean: list[float] | tuple = (0.5, 0.5, 0.5),
+        std: list[float] | tuple = (0.5, 0.5, 0.5),
+        input_size: int = 224,
+        eps: float = 0.0,
+        norm: str = "l2",
+        dataset: str = "custom",
+    ):
+        super().__init__()
+        class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        if len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
+        self.arch, self.num_classes, self.class_names = arch, num_classes, class_names
+        self.input_size, self.eps, self.norm, self.dataset = int(input_size), float(eps), norm, dataset
+        self.net = build_arch(arch, num_classes)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.seed_bank = None  # a synth.seeds.SeedBank, when the model ships one
+        self.name = arch
+
+    @property
+    def config(self) -> dict:
+        return dict(self._hub_mixin_config)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.clamp(0, 1) - self.mean) / self.std
+
+    def features(self, x: torch.Tensor, fake_relu: bool = False) -> torch.Tensor:
+        """Penultimate representation (post-ReLU; FakeReLU on the last one when asked)."""
+        return self.net.head(final_relu(self.net.trunk(self.normalize(x)), fake_relu))
+
+    def logits(self, x: torch.Tensor, fake_relu: bool = False) -> torch.Tensor:
+        return self.net.fc(self.features(x, fake_relu))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x)
+
+    @property
+    def num_features(self) -> int:
+        return self.net.num_features
+
+    # --- class names ---------------------------------------------------------------------------
+    def class_index(self, label: int | str) -> int:
+        """Class index from an int, a digit string or a name (case-insensitive); clear error otherwise."""
+        if isinstance(label, bool):
+            raise ValueError(f"invalid label {label!r}")
+        if isinstance(label, int) or (isinstance(label, str) and label.strip().isdigit()):
+            i = int(label)
+            if not 0 <= i < self.num_classes:
+                raise ValueError(f"label {i} out of range: this model has classes 0..{self.num_classes - 1}")
+            return i
+        name = str(label).strip().lower()
+        lowered = [c.lower() for c in self.class_names]
+        if name in lowered:
+            return lowered.index(name)
+        close = difflib.get_close_matches(name, lowered, n=5, cutoff=0.6)
+        close += [c for c in lowered if name and name in c and c not in close][:5 - len(close)]
+        hint = f"; did you mean {', '.join(repr(self.class_names[lowered.index(c)]) for c in close)}?" if close else ""
+        raise ValueError(f"unknown class {label!r} for this {self.dataset} model{hint}")
+
+    # --- I/O: config.json + model.safetensors (+ seeds.safetensors) ------------------------------
+    def _save_pretrained(self, save_directory: Path) -> None:
+        super()._save_pretrained(save_directory)
+        if self.seed_bank is not None:
+            self.seed_bank.save(Path(save_directory) / SEEDS_FILE)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
+                         map_location="cpu", strict=True, **model_kwargs):
+        model = super()._from_pretrained(
+            model_id=model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
+            local_files_only=local_files_only, token=token, map_location=map_location, strict=True,
+            **model_kwargs)
+        from .seeds import SeedBank
+
+        try:
+            if os.path.isdir(model_id):
+                path = os.path.join(model_id, SEEDS_FILE)
+                path = path if os.path.exists(path) else None
+            else:
+                path = hf_hub_download(model_id, SEEDS_FILE, revision=revision, cache_dir=cache_dir,
+                                       token=token, local_files_only=local_files_only)
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            path = None
+        model.seed_bank = SeedBank.load(path) if path else None
+        return model
+
+
+def _prepare(model: RobustModel, name: str) -> RobustModel:
+    model.name = name
+    model.eval().requires_grad_(False)
+    return model.to(memory_format=torch.channels_last)
+
+
+# --- madrylab (robustness library) checkpoints -------------------------------------------------
+
+def _infer_tv_arch(sd: dict[str, torch.Tensor]) -> str:
+    """Guess the torchvision ResNet from state-dict keys (block type, blocks per stage, width)."""
+    if "conv1.weight" not in sd or "fc.weight" not in sd:
+        raise ModelLoadError("checkpoint is not a torchvision-style ResNet (no conv1/fc keys); "
+                             f"supported architectures: {', '.join(TV_ARCHS)}")
+    bottleneck = "layer1.0.conv3.weight" in sd
+    layers = [len({k.split(".")[1] for k in sd if k.startswith(f"layer{i}.")}) for i in range(1, 5)]
+    width = sd["layer1.0.conv1.weight"].shape[0] if bottleneck else 64
+    for name, (block, lay, wpg) in TV_ARCHS.items():
+        if lay == layers and (block.__name__ == "Bottleneck") == bottleneck and (not bottleneck or wpg == width):
+            return name
+    raise ModelLoadError(f"unsupported ResNet layout: {'bottleneck' if bottleneck else 'basic'} blocks "
+                         f"{layers}, width {width}; supported: {', '.join(TV_ARCHS)}")
+
+
+def read_torch_checkpoint(path: str | os.PathLike) -> dict:
+    """torch.load with weights_only=True only; anything else is refused with the offending global named."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # pickle.UnpicklingError and friends
+        msg = str(e).strip().splitlines()
+        detail = next((line for line in msg if "GLOBAL" in line or "Unsupported" in line), msg[0] if msg else repr(e))
+        raise ModelLoadError(
+            f"refusing to load {path}: it is not a plain-tensor checkpoint that can be read safely "
+            f"(torch.load(weights_only=True) said: {detail}). synth never unpickles code. Re-save the file "
+            f"as plain tensors (e.g. torch.save({{'model': sd}}) with a trusted torch) and try again.") from None
+
+
+def madrylab_state_dict(ckpt: dict) -> tuple[dict, tuple | None, tuple | None]:
+    """Classifier state dict + (mean, std) from a robustness-library checkpoint dict."""
+    if not isinstance(ckpt, dict):
+        raise ModelLoadError(f"checkpoint is a {type(ckpt).__name__}, expected a dict with a 'model' entry")
+    sd = ckpt.get("model", ckpt.get("state_dict", ckpt))
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ModelLoadError("checkpoint has no state dict of tensors under 'model' or 'state_dict'")
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    mean = sd.get("normalizer.new_mean")
+    std = sd.get("normalizer.new_std")
+    if any(k.startswith("model.") for k in sd):
+        sd = {k[len("model."):]: v for k, v in sd.items() if k.startswith("model.")}
+    else:  # plain classifier state dict
+        sd = {k: v for k, v in sd.items() if not k.startswith(("attacker.", "normalizer."))}
+    to_tuple = lambda t: tuple(float(v) for v in t.flatten()) if t is not None else None  # noqa: E731
+    return sd, to_tuple(mean), to_tuple(std)
+
+
+def from_madrylab(ckpt: dict, *, arch: str | None = None, eps: float = 0.0, name: str = "") -> RobustModel:
+    sd, mean, std = madrylab_state_dict(ckpt)
+    arch = arch if arch in TV_ARCHS else _infer_tv_arch(sd)
+    num_classes = sd["fc.weight"].shape[0]
+    dataset, classes = {
+        1000: ("imagenet", imagenet_classes()),
+        9: ("restricted_imagenet", RESTRICTED_IMAGENET_CLASSES),
+        10: ("cifar10", CIFAR10_CLASSES),
+        2: ("a2b", ["A", "B"]),
+    }.get(num_classes, ("custom", None))
+    if mean is None:
+        mean, std = DATASET_STATS.get(dataset, DATASET_STATS["a2b"])
+    model = RobustModel(arch, num_classes, classes, mean, std, input_size=224, eps=eps, dataset=dataset)
+    try:
+        model.net.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise ModelLoadError(f"checkpoint does not match architecture {arch}: {str(e).splitlines()[0]} "
+                             f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else ''}") from None
+    return model
+
+
+def _parse_madrylab_name(filename: str) -> tuple[str | None, float]:
+    m = re.match(r"(.+?)_(l2|linf)_eps([0-9.]+)\.(ckpt|pt|pth)$", os.path.basename(filename))
+    if not m:
+        return None, 0.0
+    eps = float(m.group(3))
+    return m.group(1), (eps if m.group(2) == "l2" else eps / 255)
+
+
+def _load_file(path: str, name: str) -> RobustModel:
+    if path.endswith(".safetensors"):
+        return from_madrylab({"model": load_file(path)}, name=name)
+    arch, eps = _parse_madrylab_name(path)
+    try:
+        return from_madrylab(read_torch_checkpoint(path), arch=arch, eps=eps, name=name)
+    except ModelLoadError as e:
+        raise ModelLoadError(f"{name}: {e}") from None
+
+
+def _offline_hint(what: str) -> str:
+    return (f"could not get {what} from the Hugging Face Hub: it is not in the local cache and the Hub "
+            "cannot be reached (offline, or HF_HUB_OFFLINE=1). Connect once to download it (it is cached "
+            "afterwards), set HF_HOME to a cache that has it, or pass a local path; "
+            f"the embedded model ({DEFAULT_MODEL}) always works offline.")
+
+
+def _load_uncached(spec: str) -> RobustModel:
+    if spec in PRESETS:
+        src = PRESETS[spec][0]
+        if src.startswith("local:"):
+            folder = PRETRAINED_DIR / src[len("local:"):]
+            if not (folder / "config.json").exists():
+                raise ModelLoadError(f"the embedded model {spec!r} is missing from {folder}; reinstall synth")
+            return RobustModel.from_pretrained(str(folder))
+        spec = src
+    if os.path.exists(spec):
+        if os.path.isdir(spec):
+            if not os.path.exists(os.path.join(spec, "config.json")):
+                raise ModelLoadError(f"{spec} is a folder without config.json: not a synth model folder "
+                                     "(expected config.json + model.safetensors, as written by training.export)")
+            try:
+                return RobustModel.from_pretrained(spec)
+            except (OSError, ValueError, RuntimeError) as e:
+                raise ModelLoadError(f"could not load model folder {spec}: {e}") from None
+        return _load_file(spec, spec)
+    looks_like_path = spec.startswith((".", "/", "~")) or spec.endswith((".ckpt", ".pt", ".pth", ".safetensors")) and ":" not in spec
+    if looks_like_path or spec.count("/") != 1 and ":" not in spec:
+        close = difflib.get_close_matches(spec, list(PRESETS), n=3)
+        raise ModelLoadError(f"no model {spec!r}: not a preset, an existing path, or a Hub REPO_ID[:FILENAME]"
+                             + (f"; did you mean {', '.join(close)}?" if close else
+                                f"; presets: {', '.join(PRESETS)}"))
+    repo, _, rest = spec.partition(":")
+    filename, _, revision = rest.partition("@")
+    if "@" in repo:
+        repo, _, revision = repo.partition("@")
+    try:
+        if filename:
+            path = hf_hub_download(repo, filename, revision=revision or None)
+            return _load_file(path, spec)
+        return RobustModel.from_pretrained(repo, revision=revision or None)
+    except LocalEntryNotFoundError:
+        raise ModelLoadError(_offline_hint(spec)) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as e:
+        raise ModelLoadError(f"{spec}: not found on the Hub ({type(e).__name__}); check the repo id, file name "
+                             "and your access token") from None
+    except OSError as e:  # network errors surface as requests/httpx OSErrors
+        raise ModelLoadError(_offline_hint(spec) + f" ({e})") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(spec: str) -> RobustModel:
+    return _prepare(_load_uncached(spec), spec)
+
+
+def load_model(spec: str | os.PathLike | None = None) -> RobustModel:
+    """Load a model from a preset name, a Hub REPO_ID[:FILENAME], or a local folder/file (cached in-process)."""
+    spec = str(spec) if spec else DEFAULT_MODEL
+    return _load_cached(spec)
+
+
+def standard_twin(model: RobustModel) -> str | None:
+    """The preset of the same architecture trained without robustness, when one exists."""
+    return STANDARD_TWIN.get(model.name)
+
+
+def list_models() -> dict[str, str]:
+    return {k: v[1] for k, v in PRESETS.items()}
+
+
+def warn_no_seeds(model: RobustModel) -> None:
+    warnings.warn(f"model {model.name!r} ships no seed bank: using the generic seed "
+                  "(smooth Gaussian noise around grey, see synth.seeds.generic_seed)", stacklevel=3)

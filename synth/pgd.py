@@ -1,0 +1,173 @@
+"""The one primitive: projected gradient descent on the input image.
+
+    x <- x -/+ step * g / ||g||          (L2; sign(g) for Linf)
+    x <- project(x)                      (eps-ball around the centre, then [0, 1], then any extra constraint)
+
+as in the authors' `robustness` library (`Attacker`, `L2Step`). Every synthesis task, the training attack
+and the robustness evaluation call `pgd`; none has a loop of its own.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+Loss = Callable[[torch.Tensor], torch.Tensor]  # x (B,C,H,W) in [0,1] -> per-example loss (B,)
+Projection = Callable[[torch.Tensor], torch.Tensor]
+Callback = Callable[["Step"], None]
+
+
+@dataclass
+class Step:
+    """What the step callback sees: iteration `i` of `steps`, the current iterate and its losses."""
+
+    i: int
+    steps: int
+    x: torch.Tensor
+    loss: torch.Tensor
+
+
+def _flat_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
+
+
+def l2_ball(centre: torch.Tensor, eps: float | torch.Tensor) -> Projection:
+    """Shrink x - centre per example to L2 norm <= eps (torch.renorm semantics: never enlarges)."""
+    def project(x):
+        d = x - centre
+        n = _flat_norm(d)
+        return centre + d * torch.clamp(eps / (n + 1e-12), max=1.0)
+    return project
+
+
+def linf_ball(centre: torch.Tensor, eps: float) -> Projection:
+    return lambda x: centre + (x - centre).clamp(-eps, eps)
+
+
+def box(lo: float = 0.0, hi: float = 1.0) -> Projection:
+    return lambda x: x.clamp(lo, hi)
+
+
+def keep_outside(ref: torch.Tensor, mask: torch.Tensor) -> Projection:
+    """Pixels where mask == 0 are the user's: reset them to `ref` (a hard inpainting/painting constraint)."""
+    return lambda x: x * mask + ref * (1 - mask)
+
+
+def autocast_for(x: torch.Tensor, precision: str = "auto"):
+    """bf16 autocast where it pays (CUDA with bf16, CPUs with AVX512/AMX); fp32 otherwise or when asked."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dev = x.device.type
+    if precision == "auto":
+        if dev == "cuda":
+            ok = torch.cuda.is_bf16_supported()
+        elif dev == "cpu":
+            ok = torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX")
+        else:
+            ok = False
+        if not ok:
+            return contextlib.nullcontext()
+    return torch.autocast(dev, dtype=torch.bfloat16)
+
+
+def pgd(
+    loss: Loss,
+    x0: torch.Tensor,
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    maximize: bool = False,
+    norm: str = "l2",
+    centre: torch.Tensor | None = None,
+    constraints: Sequence[Projection] = (),
+    random_start: bool = False,
+    use_best: bool = False,
+    schedule: str = "constant",
+    precision: str = "auto",
+    callback: Callback | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Run PGD from `x0` on a per-example `loss`; return the final (or best) iterate, detached.
+
+    `loss(x)` must return one value per example; the examples are independent (per-example step
+    normalisation), so a batch gives the same result as one-by-one calls. The ball is around `centre`
+    (default: `x0`); `constraints` are extra projections applied after the ball and the [0,1] box.
+    `schedule='linear'` decays the step linearly to 0 over the run (a faster schedule for long tasks).
+    The callback gets a `Step` after every update; raise from it to cancel.
+    """
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    if not step_size > 0:
+        raise ValueError(f"step_size must be > 0, got {step_size}")
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps}")
+    if norm not in ("l2", "linf"):
+        raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
+    if schedule not in ("constant", "linear"):
+        raise ValueError(f"schedule must be 'constant' or 'linear', got {schedule!r}")
+
+    x0 = x0.detach().float()
+    centre = x0 if centre is None else centre.detach().float()
+    ball = l2_ball(centre, eps) if norm == "l2" else linf_ball(centre, eps)
+    projections = [ball, box(0.0, 1.0), *constraints]
+
+    def project(x):
+        for p in projections:
+            x = p(x)
+        return x
+
+    sign = 1.0 if maximize else -1.0
+    x = x0.clone()
+    if random_start:
+        noise = torch.randn(x.shape, generator=generator, device="cpu").to(x)
+        if norm == "l2":
+            x = x + eps * noise / _flat_norm(noise)
+        else:
+            x = x + eps * (2 * torch.rand(x.shape, generator=generator, device="cpu").to(x) - 1)
+        x = project(x)
+
+    def evaluate(x, grad=True):
+        x = x.detach().requires_grad_(grad)
+        with torch.set_grad_enabled(grad), autocast_for(x, precision):
+            ell = loss(x)
+        ell = ell.float()
+        if ell.shape != (x.shape[0],):
+            raise ValueError(f"loss must return one value per example, shape ({x.shape[0]},), got {tuple(ell.shape)}")
+        if not grad:
+            return ell, None
+        (g,) = torch.autograd.grad(ell.sum(), x)
+        return ell.detach(), g
+
+    best_x, best_loss = None, None
+
+    def track(x, ell):
+        nonlocal best_x, best_loss
+        if best_x is None:
+            best_x, best_loss = x.clone(), ell.clone()
+            return
+        better = (ell > best_loss) if maximize else (ell < best_loss)
+        best_x[better] = x[better]
+        best_loss[better] = ell[better]
+
+    for i in range(steps):
+        ell, g = evaluate(x)
+        if use_best:
+            track(x, ell)
+        lr = step_size * (1 - i / steps) if schedule == "linear" else step_size
+        if norm == "l2":
+            d = g / (_flat_norm(g) + 1e-10)
+        else:
+            d = g.sign()
+        x = project(x + sign * lr * d).detach()
+        if callback is not None:
+            callback(Step(i + 1, steps, x, ell))
+    if use_best:
+        ell, _ = evaluate(x, grad=False)
+        track(x, ell)
+        return best_x
+    return x

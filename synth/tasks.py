@@ -1,0 +1,328 @@
+"""The paper's tasks. Each builds an objective, a start image and a constraint, then calls `pgd` once.
+
+Every task takes PIL images (or paths/arrays; a list for a batch), returns PIL images at the input's
+original size where that makes sense, and accepts `steps`, `eps`, `step_size`, `seed`, `preset`
+('paper' = the authors' notebook settings, 'fast' = fewer, larger, linearly decaying steps),
+`precision` and a per-step `callback` (see `synth.pgd.Step`).
+"""
+from __future__ import annotations
+
+import math
+import torch
+
+from .images import check_mask, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
+from .objectives import class_loss, masked_fidelity
+from .objectives import feature as feature_objective
+from .pgd import pgd
+from .seeds import seeds_for
+
+# The authors' settings for 224x224 models (eps is an L2 radius in [0,1]-pixel units), and CIFAR where given.
+# For other input sizes eps and step scale with sqrt(pixels), i.e. with the side length.
+PAPER_224 = {
+    "generate": dict(eps=40.0, step_size=1.0, steps=60),
+    "inpaint": dict(eps=21.6, step_size=0.1, steps=720),
+    "translate": dict(eps=80.0, step_size=0.5, steps=200),
+    "super_resolve": dict(eps=8.0, step_size=1.0, steps=40),     # x8 (x7: below)
+    "super_resolve_x7": dict(eps=15.0, step_size=1.0, steps=50),
+    "sketch": dict(eps=40.0, step_size=1.0, steps=60),
+    "paint": dict(eps=70.0, step_size=1.0, steps=140),
+    "visualize": dict(eps=40.0, step_size=1.0, steps=60),
+}
+PAPER_CIFAR = {"generate": dict(eps=30.0, step_size=0.5, steps=60)}
+# 'fast': the same eps with fewer steps; the step starts larger and decays linearly to 0, which reaches the
+# paper schedule's objective value in a fraction of the steps (benchmarks/bench_inpaint_schedule.py).
+FAST_STEPS = {"generate": 30, "inpaint": 100, "translate": 60, "super_resolve": 20, "super_resolve_x7": 25,
+              "sketch": 30, "paint": 60, "visualize": 30}
+DEFAULT_PRESET = {"inpaint": "fast"}  # 720 paper steps take ~a minute on a CPU at 224 px
+PRESETS = ("paper", "fast")
+
+
+def task_params(model, task: str, preset: str | None = None, **overrides) -> dict:
+    """eps/step_size/steps/schedule for `task` on `model`, then any non-None overrides."""
+    preset = preset or DEFAULT_PRESET.get(task.replace("_x7", ""), "paper")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if model.dataset == "cifar10" and task in PAPER_CIFAR:
+        p = dict(PAPER_CIFAR[task])
+    else:
+        scale = model.input_size / 224
+        p = {k: (v * scale if k != "steps" else v) for k, v in PAPER_224[task].items()}
+    p["schedule"] = "constant"
+    if preset == "fast":
+        p["step_size"] = _fast_step(p, task)
+        p["steps"] = FAST_STEPS[task]
+        p["schedule"] = "linear"
+    for k, v in overrides.items():
+        if v is not None:
+            p[k] = v
+    if not p["eps"] > 0:
+        raise ValueError(f"eps must be > 0, got {p['eps']}")
+    if not p["step_size"] > 0:
+        raise ValueError(f"step_size must be > 0, got {p['step_size']}")
+    if int(p["steps"]) != p["steps"] or p["steps"] < 1:
+        raise ValueError(f"steps must be a positive integer, got {p['steps']}")
+    p["steps"] = int(p["steps"])
+    return p
+
+
+def _fast_step(p: dict, task: str) -> float:
+    """First step of the linearly decaying schedule: n steps from s0 to 0 travel s0*n/2, so cover the paper's
+    path length (steps * step_size), but at most two eps-diameters."""
+    path = min(p["step_size"] * p["steps"], 4 * p["eps"])
+    return 2 * path / FAST_STEPS[task]
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _as_list(x):
+    return (list(x), True) if isinstance(x, (list, tuple)) else ([x], False)
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def _labels(model, label, n: int) -> torch.Tensor | None:
+    if label is None:
+        return None
+    labels, _ = _as_list(label)
+    if len(labels) == 1:
+        labels = labels * n
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for {n} images")
+    return torch.tensor([model.class_index(lab) for lab in labels])
+
+
+@torch.no_grad()
+def predict(model, x: torch.Tensor) -> torch.Tensor:
+    return model.logits(x.to(_device(model))).argmax(1).cpu()
+
+
+def classify(model, image, top: int = 5) -> list[tuple[str, float]]:
+    """Top classes with probabilities for one image (resized to the model's input)."""
+    x = resize(to_tensor(load_image(image)), model.input_size)
+    with torch.no_grad():
+        p = model.logits(x.to(_device(model))).float().softmax(1)[0].cpu()
+    v, i = p.topk(min(top, len(p)))
+    return [(model.class_names[j], float(s)) for s, j in zip(v, i)]
+
+
+def _run(model, objective, x0, params, *, maximize=False, use_best=True, constraints=(), callback=None,
+         precision="auto", centre=None):
+    dev = _device(model)
+    x0 = x0.to(dev).contiguous(memory_format=torch.channels_last)
+    out = pgd(lambda x: objective(model, x), x0, eps=params["eps"], step_size=params["step_size"],
+              steps=params["steps"], schedule=params["schedule"], maximize=maximize, use_best=use_best,
+              constraints=constraints, callback=callback, precision=precision,
+              centre=None if centre is None else centre.to(dev))
+    return out.cpu()
+
+
+def _load_batch(images, size):
+    """Originals as (1,3,H,W) tensors and a (B,3,size,size) batch at the model's resolution."""
+    originals = [to_tensor(load_image(im)) for im in images]
+    small = torch.cat([resize(o, size) for o in originals])
+    return originals, small
+
+
+def _paste_residual(originals, start, result):
+    """Original + upsampled change: keeps the original's detail at its own size."""
+    outs = []
+    for o, s, r in zip(originals, start, result):
+        delta = resize((r - s)[None], o.shape[-2:], "bilinear" if o.shape[-1] >= s.shape[-1] else "area")
+        outs.append(to_pil((o + delta).clamp(0, 1)))
+    return outs
+
+
+def _generator(seed):
+    return torch.Generator().manual_seed(int(seed)) if seed is not None else None
+
+
+# --------------------------------------------------------------------------------------------- tasks
+def generate(model, label=None, n: int = 1, seed: int | None = 0, *, preset=None, eps=None, step_size=None,
+             steps=None, precision="auto", callback=None, return_seeds=False):
+    """n class-conditional samples: a seed from the class Gaussian, then minimise the class loss in an
+    eps-ball around it. `label` is a class (name or index) or a list of n; None draws random classes."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    g = _generator(seed)
+    labels = _labels(model, label, n)
+    if labels is None:
+        labels = torch.randint(0, model.num_classes, (n,), generator=g)
+    p = task_params(model, "generate", preset, eps=eps, step_size=step_size, steps=steps)
+    x0 = seeds_for(model, labels, g)
+    x = _run(model, class_loss(labels), x0, p, callback=callback, precision=precision)
+    imgs = [to_pil(t) for t in x]
+    return (imgs, [to_pil(t) for t in x0]) if return_seeds else imgs
+
+
+def inpaint(model, image, mask, label=None, *, seed=0, preset=None, eps=None, step_size=None, steps=None,
+            weight: float = 10.0, precision="auto", callback=None):
+    """Fill the masked region (white = fill): mean-fill it, then minimise class loss + weight * change
+    outside the mask. Pixels outside the mask are returned unchanged, at the original size."""
+    images, batched = _as_list(image)
+    masks, _ = _as_list(mask)
+    if len(masks) != len(images):
+        raise ValueError(f"{len(masks)} masks for {len(images)} images")
+    s = model.input_size
+    originals, x = _load_batch(images, s)
+    full_masks = [load_mask(m, (o.shape[-1], o.shape[-2])) for m, o in zip(masks, originals)]
+    for m in full_masks:
+        check_mask(m)
+    m = torch.cat([resize_mask(fm, s) for fm in full_masks])
+    fill = x.mean(dim=(2, 3), keepdim=True)  # the image's per-channel mean (the authors' corruption)
+    xc = x * (1 - m) + fill * m
+    labels = _labels(model, label, len(images))
+    if labels is None:
+        labels = predict(model, xc)
+    p = task_params(model, "inpaint", preset, eps=eps, step_size=step_size, steps=steps)
+    obj = class_loss(labels, fake_relu=True) + weight * masked_fidelity(xc.to(_device(model)), m.to(_device(model)))
+    r = _run(model, obj, xc, p, callback=callback, precision=precision)
+    outs = []
+    for o, fm, ri in zip(originals, full_masks, r):
+        up = resize(ri[None], o.shape[-2:], "bicubic")
+        outs.append(to_pil(o * (1 - fm) + up * fm))
+    return outs if batched else outs[0]
+
+
+def translate(model, image, target, *, seed=0, preset=None, eps=None, step_size=None, steps=None,
+              precision="auto", callback=None):
+    """Push an image toward a target class or domain (e.g. 'zebra'): minimise CE to the target."""
+    if target is None:
+        raise ValueError("translate needs a target class or domain")
+    images, batched = _as_list(image)
+    originals, x = _load_batch(images, model.input_size)
+    labels = _labels(model, target, len(images))
+    p = task_params(model, "translate", preset, eps=eps, step_size=step_size, steps=steps)
+    r = _run(model, class_loss(labels), x, p, callback=callback, precision=precision)
+    outs = _paste_residual(originals, x, r)
+    return outs if batched else outs[0]
+
+
+def sketch_to_image(model, drawing, label=None, *, seed=0, preset=None, eps=None, step_size=None, steps=None,
+                    precision="auto", callback=None):
+    """A drawing pushed toward a class (predicted when omitted)."""
+    images, batched = _as_list(drawing)
+    originals, x = _load_batch(images, model.input_size)
+    labels = _labels(model, label, len(images))
+    if labels is None:
+        labels = predict(model, x)
+    p = task_params(model, "sketch", preset, eps=eps, step_size=step_size, steps=steps)
+    r = _run(model, class_loss(labels), x, p, callback=callback, precision=precision)
+    outs = _paste_residual(originals, x, r)
+    return outs if batched else outs[0]
+
+
+def visualize(model, image, target, *, frames: int = 5, seed=0, preset=None, eps=None, step_size=None,
+              steps=None, precision="auto", callback=None):
+    """Large-eps targeted PGD toward `target` from any image (the paper's Fig. 2). Returns `frames` images
+    from the start to the result, at the model's resolution."""
+    if target is None:
+        raise ValueError("visualize needs a target class")
+    x = resize(to_tensor(load_image(image)), model.input_size)
+    labels = _labels(model, target, 1)
+    p = task_params(model, "visualize", preset, eps=eps, step_size=step_size, steps=steps)
+    keep = {round(i * p["steps"] / max(frames - 1, 1)) for i in range(1, frames)}
+    shots = [x[0].clone()]
+
+    def cb(step):
+        if step.i in keep:
+            shots.append(step.x[0].detach().cpu().clone())
+        if callback:
+            callback(step)
+
+    r = _run(model, class_loss(labels), x, p, use_best=False, callback=cb, precision=precision)
+    shots = shots[:frames - 1] + [r[0]]
+    return [to_pil(t) for t in shots]
+
+
+def super_resolve(model, image, factor: int = 4, label=None, *, start: str = "nearest", seed=0, preset=None,
+                  eps=None, step_size=None, steps=None, precision="auto", callback=None):
+    """Upsample by `factor` (nearest, the paper's start, or bicubic), then minimise the class loss inside a
+    small eps-ball. Large outputs are processed in tiles of the model's input size (labels per tile)."""
+    if int(factor) != factor or not 2 <= factor <= 16:
+        raise ValueError(f"factor must be an integer from 2 to 16, got {factor}")
+    if start not in ("nearest", "bicubic"):
+        raise ValueError(f"start must be 'nearest' or 'bicubic', got {start!r}")
+    factor = int(factor)
+    images, batched = _as_list(image)
+    s = model.input_size
+    outs = []
+    for im in images:
+        small = to_tensor(load_image(im))
+        h, w = small.shape[-2] * factor, small.shape[-1] * factor
+        if h * w > 16_000_000:
+            raise ValueError(f"output would be {w}x{h}: over 16 megapixels; use a smaller image or factor")
+        up = resize(small, (h, w), start)
+        tiles, grid = _tile(up, s)
+        labels = _labels(model, label, len(tiles))
+        if labels is None:
+            labels = predict(model, tiles)
+        p = task_params(model, "super_resolve_x7" if factor == 7 else "super_resolve", preset,
+                        eps=eps, step_size=step_size, steps=steps)
+        r = _run(model, class_loss(labels), tiles, p, callback=callback, precision=precision)
+        outs.append(to_pil(_untile(r, grid, (h, w))))
+    return outs if batched else outs[0]
+
+
+def _tile(x: torch.Tensor, s: int):
+    """(1,3,H,W) -> (N,3,s,s) tiles (replicate-padded to a multiple of s), and the grid shape."""
+    h, w = x.shape[-2:]
+    if h <= s and w <= s and h == w:
+        return resize(x, s), None
+    gh, gw = math.ceil(h / s), math.ceil(w / s)
+    xp = torch.nn.functional.pad(x, (0, gw * s - w, 0, gh * s - h), mode="replicate")
+    t = xp.unfold(2, s, s).unfold(3, s, s)  # 1,3,gh,gw,s,s
+    return t.permute(0, 2, 3, 1, 4, 5).reshape(gh * gw, 3, s, s), (gh, gw)
+
+
+def _untile(t: torch.Tensor, grid, size):
+    if grid is None:
+        return resize(t, size)
+    gh, gw = grid
+    s = t.shape[-1]
+    x = t.view(gh, gw, 3, s, s).permute(2, 0, 3, 1, 4).reshape(1, 3, gh * s, gw * s)
+    return x[..., :size[0], :size[1]]
+
+
+def paint_features(model, image, mask, feature_index: int | None = None, *, feature: int | None = None, seed=0,
+                   preset=None, eps=None, step_size=None, steps=None, weight: float = 90.0,
+                   feature_weight: float = 0.1, precision="auto", callback=None):
+    """Maximise one penultimate feature where the mask is white:
+    0.1 * r_k - 90 * masked change outside the mask. Only masked pixels of the original change."""
+    k = feature if feature is not None else feature_index
+    if k is None:
+        raise ValueError("paint_features needs a feature index")
+    if int(k) != k or not 0 <= k < model.num_features:
+        raise ValueError(f"feature must be an integer in 0..{model.num_features - 1}, got {k}")
+    images, batched = _as_list(image)
+    masks, _ = _as_list(mask)
+    if len(masks) != len(images):
+        raise ValueError(f"{len(masks)} masks for {len(images)} images")
+    s = model.input_size
+    originals, x = _load_batch(images, s)
+    full_masks = [load_mask(m, (o.shape[-1], o.shape[-2])) for m, o in zip(masks, originals)]
+    for fm in full_masks:
+        check_mask(fm, allow_full=True)
+    m = torch.cat([resize_mask(fm, s) for fm in full_masks])
+    dev = _device(model)
+    obj = feature_weight * feature_objective(int(k)) - weight * masked_fidelity(x.to(dev), m.to(dev))
+    p = task_params(model, "paint", preset, eps=eps, step_size=step_size, steps=steps)
+    r = _run(model, obj, x, p, maximize=True, callback=callback, precision=precision)
+    outs = []
+    for o, fm, xi, ri in zip(originals, full_masks, x, r):
+        delta = resize((ri - xi)[None], o.shape[-2:], "bilinear")
+        outs.append(to_pil((o + delta * fm).clamp(0, 1)))
+    return outs if batched else outs[0]
+
+
+def top_features(model, image, mask=None, k: int = 5) -> list[tuple[int, float]]:
+    """The penultimate features most active on the image (inside the mask, if given): (index, activation)."""
+    o = to_tensor(load_image(image))
+    x = resize(o, model.input_size)
+    if mask is not None:
+        m = resize_mask(load_mask(mask, (o.shape[-1], o.shape[-2])), model.input_size)
+        x = x * m + x.mean(dim=(2, 3), keepdim=True) * (1 - m)
+    with torch.no_grad():
+        rep = model.features(x.to(_device(model))).float()[0].cpu()
+    v, i = rep.topk(min(k, len(rep)))
+    return [(int(j), float(a)) for a, j in zip(v, i)]

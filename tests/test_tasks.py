@@ -1,0 +1,155 @@
+"""Every task end to end on a tiny model, plus the bad inputs a user will try."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import synth
+from synth.images import ImageError, load_image, to_tensor
+
+FAST = dict(steps=3)
+
+
+def arr(img):
+    return np.asarray(img).astype(np.int16)
+
+
+def test_generate(tiny):
+    imgs = synth.generate(tiny, label="cat", n=3, seed=0, **FAST)
+    assert len(imgs) == 3 and all(i.size == (32, 32) and i.mode == "RGB" for i in imgs)
+    again = synth.generate(tiny, label="cat", n=3, seed=0, **FAST)
+    assert all((arr(a) == arr(b)).all() for a, b in zip(imgs, again))  # seeded -> reproducible
+    other = synth.generate(tiny, label=3, n=3, seed=1, **FAST)
+    assert any((arr(a) != arr(b)).any() for a, b in zip(imgs, other))
+
+
+def test_generate_changes_seed_toward_class(tiny):
+    imgs, seeds = synth.generate(tiny, label="dog", n=2, seed=0, steps=20, return_seeds=True)
+    y = torch.full((2,), 5)
+    ce = synth.class_loss(y)
+    before = ce(tiny, torch.cat([to_tensor(s) for s in seeds]))
+    after = ce(tiny, torch.cat([to_tensor(i) for i in imgs]))
+    assert (after < before).all()
+
+
+def test_generate_without_seed_bank_warns():
+    from conftest import make_tiny
+
+    m = make_tiny(with_seeds=False)
+    with pytest.warns(UserWarning, match="generic seed"):
+        imgs = synth.generate(m, label=0, n=1, **FAST)
+    assert imgs[0].size == (32, 32)
+
+
+def test_inpaint_keeps_unmasked_pixels(tiny, photo, mask48x64):
+    out = synth.inpaint(tiny, photo, mask48x64, **FAST)
+    assert out.size == photo.size and out.mode == "RGB"
+    m = np.asarray(mask48x64) > 0
+    assert (arr(out)[~m] == arr(photo)[~m]).all()
+    assert (arr(out)[m] != arr(photo)[m]).any()
+
+
+def test_paint_keeps_unmasked_pixels(tiny, photo, mask48x64):
+    out = synth.paint_features(tiny, photo, mask48x64, feature=5, **FAST)
+    assert out.size == photo.size
+    m = np.asarray(mask48x64) > 0
+    assert (arr(out)[~m] == arr(photo)[~m]).all()
+    assert (arr(out)[m] != arr(photo)[m]).any()
+
+
+def test_translate_sketch_visualize_sizes(tiny, photo):
+    assert synth.translate(tiny, photo, target="horse", **FAST).size == photo.size
+    assert synth.sketch_to_image(tiny, photo, **FAST).size == photo.size
+    frames = synth.visualize(tiny, photo, target="ship", frames=4, **FAST)
+    assert len(frames) == 4 and frames[-1].size == (32, 32)
+    assert (arr(frames[0]) != arr(frames[-1])).any()
+
+
+def test_super_resolve(tiny):
+    small = Image.fromarray((np.random.default_rng(0).random((8, 8, 3)) * 255).astype("uint8"))
+    for start in ("nearest", "bicubic"):
+        out = synth.super_resolve(tiny, small, factor=4, start=start, **FAST)
+        assert out.size == (32, 32)
+    big = synth.super_resolve(tiny, small.resize((20, 12)), factor=4, **FAST)  # 80x48 -> tiles of 32
+    assert big.size == (80, 48)
+
+
+def test_batch_of_images(tiny, photo, mask48x64):
+    outs = synth.inpaint(tiny, [photo, photo], [mask48x64, mask48x64], **FAST)
+    assert len(outs) == 2 and (arr(outs[0]) == arr(outs[1])).all()
+
+
+def test_task_params_scale_and_presets(tiny):
+    p = synth.task_params(tiny, "generate")
+    assert (p["eps"], p["step_size"], p["steps"]) == (30.0, 0.5, 60)  # the CIFAR values
+    p = synth.task_params(tiny, "inpaint", "paper")
+    assert p["steps"] == 720 and abs(p["eps"] - 21.6 * 32 / 224) < 1e-9
+    fast = synth.task_params(tiny, "inpaint")
+    assert fast["steps"] < 720 and fast["schedule"] == "linear"
+    assert synth.task_params(tiny, "translate", steps=7)["steps"] == 7
+
+
+# --------------------------------------------------------------------------------------------- bad input
+def test_unknown_class_suggests(tiny):
+    with pytest.raises(ValueError, match="did you mean 'cat'"):
+        synth.generate(tiny, label="caat", **FAST)
+    with pytest.raises(ValueError, match="out of range"):
+        synth.generate(tiny, label=10, **FAST)
+
+
+@pytest.mark.parametrize("kw", [dict(eps=0), dict(eps=-2), dict(steps=0), dict(step_size=-1)])
+def test_bad_parameters(tiny, photo, kw):
+    with pytest.raises(ValueError, match="must be"):
+        synth.translate(tiny, photo, target="cat", **kw)
+
+
+def test_masks(tiny, photo, mask48x64):
+    with pytest.raises(ImageError, match="empty"):
+        synth.inpaint(tiny, photo, Image.new("L", photo.size, 0), **FAST)
+    with pytest.raises(ImageError, match="whole image"):
+        synth.inpaint(tiny, photo, Image.new("L", photo.size, 255), **FAST)
+    with pytest.raises(ImageError, match="size"):
+        synth.inpaint(tiny, photo, mask48x64.resize((10, 10)), **FAST)
+    # RGBA painted strokes: alpha marks the region even when the colour is black
+    rgba = Image.new("RGBA", photo.size, (0, 0, 0, 0))
+    rgba.paste((0, 0, 0, 255), (0, 0, 5, 5))
+    m = synth.load_mask(rgba, photo.size)
+    assert m.sum() == 25
+
+
+def test_image_modes_and_exif(tmp_path):
+    rgba = Image.new("RGBA", (10, 6), (255, 0, 0, 0))
+    assert load_image(rgba).getpixel((0, 0)) == (255, 255, 255)  # transparent -> white
+    assert load_image(Image.new("L", (4, 4), 128)).mode == "RGB"
+    sixteen = Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16))
+    assert load_image(sixteen).getpixel((0, 0)) == (255, 255, 255)
+    assert load_image(Image.new("P", (4, 4))).mode == "RGB"
+    assert load_image(Image.new("CMYK", (4, 4))).mode == "RGB"
+    img = Image.new("RGB", (10, 6))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees
+    img.save(tmp_path / "r.jpg", exif=exif)
+    assert load_image(tmp_path / "r.jpg").size == (6, 10)
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(ImageError, match="not a readable image"):
+        load_image(tmp_path / "bad.png")
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "missing.png")
+
+
+def test_huge_image_is_resized_and_pasted_back(tiny):
+    big = Image.new("RGB", (4000, 3000), (120, 130, 140))
+    out = synth.translate(tiny, big, target="cat", steps=2)
+    assert out.size == (4000, 3000)
+
+
+def test_paint_feature_range(tiny, photo, mask48x64):
+    with pytest.raises(ValueError, match="feature"):
+        synth.paint_features(tiny, photo, mask48x64, feature=10_000, **FAST)
+
+
+def test_top_features_and_classify(tiny, photo, mask48x64):
+    feats = synth.top_features(tiny, photo, mask48x64, k=3)
+    assert len(feats) == 3 and feats[0][1] >= feats[1][1]
+    top = synth.classify(tiny, photo, top=3)
+    assert len(top) == 3 and abs(sum(p for _, p in synth.classify(tiny, photo, top=10)) - 1) < 1e-4

@@ -1,0 +1,1 @@
+"""Adversarial training (Madry et al.) for the robust classifiers `synth` synthesises with."""
