@@ -93,10 +93,13 @@ class InMemory:
     classes: list
 
     @classmethod
-    def load(cls, root: str, split: str, size: int, kind: str = "folder", limit: int | None = None) -> "InMemory":
+    def load(cls, root: str, split: str, size: int, kind: str = "folder", limit: int | None = None,
+             indices: list[int] | None = None) -> "InMemory":
+        """Decode a split once; `limit` keeps N evenly spaced images (all classes), `indices` exactly those."""
         tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), pil_to_tensor])
         ds = open_split(root, split, tf, kind)
         idx = range(len(ds)) if limit is None else torch.linspace(0, len(ds) - 1, min(limit, len(ds))).long().tolist()
+        idx = indices if indices is not None else idx
         loader = DataLoader(Subset(ds, list(idx)), batch_size=512, num_workers=0)
         xs, ys = zip(*loader)
         return cls(torch.cat(xs), torch.cat(ys), list(ds.classes))
@@ -108,7 +111,7 @@ class InMemory:
                 rank: int = 0, world: int = 1, drop_last: bool = False):
         n = len(self)
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        order = order[rank::world]
+        order = order[:n - n % world][rank::world]  # equal shares, or DDP ranks would wait on each other
         stop = len(order) - (len(order) % batch_size if drop_last else 0)
         for s in range(0, stop, batch_size):
             i = order[s:s + batch_size]

@@ -187,7 +187,7 @@ def main(argv=None):
         (out / "config.json").write_text(json.dumps(dict(cfg, model=model_config), indent=2))
     log("config:", json.dumps(cfg))
 
-    steps_per_epoch = math.ceil(n_train / world / cfg["batch_size"])
+    steps_per_epoch = math.ceil(n_train // world / cfg["batch_size"])
     opt_steps = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg["epochs"]):
         g = torch.Generator().manual_seed(cfg["seed"] * 100003 + epoch)  # all of this epoch's randomness

@@ -1,0 +1,150 @@
+"""Loading: madrylab checkpoints from an offline Hub cache, our own format, refusals with clear messages."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.models import resnet18
+
+import synth
+from synth.models import ModelLoadError, RobustModel, from_madrylab, read_torch_checkpoint
+from hub_cache import COMMIT, put
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def madrylab_file(path: Path, num_classes=10, seed=0) -> torch.nn.Module:
+    """A random resnet18 saved exactly like the robustness library: module.{normalizer,model,attacker}.*"""
+    torch.manual_seed(seed)
+    net = resnet18(num_classes=num_classes).eval()
+    sd = {"module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
+          "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1),
+          "module.attacker.normalize.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
+          "module.attacker.normalize.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)}
+    for k, v in net.state_dict().items():
+        sd["module.model." + k] = v
+        sd["module.attacker.model." + k] = v
+    torch.save({"model": sd, "epoch": 90, "optimizer": None}, path)
+    return net
+
+
+def run_offline(code: str, cache: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(cache), HF_HOME=str(cache.parent / "hfhome"),
+               PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_madrylab_from_offline_hub_cache(tmp_path):
+    f = tmp_path / "resnet18_l2_eps3.ckpt"
+    net = madrylab_file(f)
+    cache = tmp_path / "hub"
+    put(cache, "madrylab/robust-imagenet-models", {"resnet18_l2_eps3.ckpt": f})
+    x = torch.rand(2, 3, 64, 64)
+    torch.save(x, tmp_path / "x.pt")
+    with torch.no_grad():
+        mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        expected = net((x - mean) / std)
+    torch.save(expected, tmp_path / "y.pt")
+    code = f"""
+import torch, synth
+m = synth.load_model("madrylab/robust-imagenet-models:resnet18_l2_eps3.ckpt")
+x = torch.load(r"{tmp_path / 'x.pt'}"); y = torch.load(r"{tmp_path / 'y.pt'}")
+with torch.no_grad(): out = m.logits(x)
+assert torch.allclose(out, y, atol=1e-4), (out - y).abs().max()
+assert m.arch == "resnet18" and m.eps == 3.0 and m.dataset == "cifar10" and m.class_names[3] == "cat"
+print("OK", m.features(x).shape[1])
+"""
+    r = run_offline(code, cache)
+    assert r.returncode == 0, r.stderr
+    assert "OK 512" in r.stdout
+
+
+def test_offline_and_not_cached_says_what_to_do(tmp_path):
+    r = run_offline("import synth\ntry:\n    synth.load_model('imagenet-resnet50-l2-eps3')\n"
+                    "except synth.ModelLoadError as e:\n    print('ERR', e)", tmp_path / "empty")
+    assert r.returncode == 0, r.stderr
+    assert "ERR" in r.stdout and "offline" in r.stdout and "cache" in r.stdout
+
+
+def test_own_format_hub_repo_offline(tmp_path, tiny, tiny_dir):
+    cache = tmp_path / "hub"
+    put(cache, "user/robust-tiny", {n: tiny_dir / n for n in ("config.json", "model.safetensors", "seeds.safetensors")})
+    code = """
+import torch, synth
+m = synth.load_model("user/robust-tiny")
+assert m.seed_bank is not None and m.class_names[0] == "airplane" and m.input_size == 32
+print("OK")
+"""
+    r = run_offline(code, cache)
+    assert r.returncode == 0, r.stderr
+    assert "OK" in r.stdout
+
+
+def test_own_format_round_trip(tiny, tiny_dir):
+    cfg = json.loads((tiny_dir / "config.json").read_text())
+    assert cfg["arch"] == "cifar_resnet8" and cfg["eps"] == 0.5
+    m = synth.load_model(str(tiny_dir))
+    x = torch.rand(3, 3, 32, 32)
+    for k, v in tiny.state_dict().items():
+        assert torch.equal(m.state_dict()[k], v), k  # weights bit for bit
+    with torch.no_grad():  # (the loaded model runs channels_last: same values up to float reordering)
+        assert torch.allclose(m.logits(x), tiny.logits(x), atol=1e-5)
+    assert torch.equal(m.seed_bank.mean, tiny.seed_bank.mean)
+    assert synth.load_model(str(tiny_dir)) is m  # cached in-process
+
+
+def test_local_madrylab_file_and_mean_std_from_file(tmp_path):
+    f = tmp_path / "whatever.pt"
+    madrylab_file(f, num_classes=9)
+    m = synth.load_model(str(f))
+    assert m.dataset == "restricted_imagenet" and m.class_names[0] == "dog"
+    assert torch.allclose(m.mean.flatten(), torch.tensor([0.485, 0.456, 0.406]))
+
+
+def test_refuses_pickled_code(tmp_path):
+    import argparse
+
+    f = tmp_path / "evil.ckpt"
+    torch.save({"model": {}, "args": argparse.Namespace(a=1)}, f)
+    with pytest.raises(ModelLoadError, match="Namespace"):
+        read_torch_checkpoint(f)
+    with pytest.raises(ModelLoadError, match="never unpickles"):
+        synth.load_model(str(f))
+
+
+def test_unreadable_and_mismatched(tmp_path):
+    f = tmp_path / "junk.ckpt"
+    f.write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(ModelLoadError, match="refusing|not a plain"):
+        synth.load_model(str(f))
+    net = resnet18(num_classes=10)
+    sd = {"module.model." + k: v for k, v in net.state_dict().items()}
+    with pytest.raises(ModelLoadError, match="does not match architecture resnet50"):
+        from_madrylab({"model": sd}, arch="resnet50")
+    del sd["module.model.layer4.1.conv2.weight"]
+    with pytest.raises(ModelLoadError, match="does not match"):
+        from_madrylab({"model": sd})
+    d = tmp_path / "empty_dir"
+    d.mkdir()
+    with pytest.raises(ModelLoadError, match="config.json"):
+        synth.load_model(str(d))
+
+
+def test_unknown_spec(tmp_path):
+    with pytest.raises(ModelLoadError, match="did you mean"):
+        synth.load_model("imagenet-resnet50-l2-eps")
+    with pytest.raises(ModelLoadError, match="not a preset"):
+        synth.load_model(str(tmp_path / "nope"))
+
+
+def test_fake_relu_changes_gradient_not_value(tiny):
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    a = tiny.features(x)
+    b = tiny.features(x, fake_relu=True)
+    assert torch.equal(a, b)
+    ga, = torch.autograd.grad(a[:, 0].sum(), x)
+    gb, = torch.autograd.grad(b[:, 0].sum(), x)
+    assert not torch.allclose(ga, gb) or torch.equal(a[:, 0], torch.zeros(2))

@@ -1,0 +1,162 @@
+"""training/: a few steps on a tiny synthetic ImageFolder, exact resume, DDP on CPU, export/convert/push."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import synth
+from training import train as T
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--preset", "cifar10", "--arch", "cifar_resnet8", "--batch-size", "16", "--eps", "0.5", "--attack-steps", "2",
+        "--lr", "0.05", "--schedule", "onecycle", "--eval-images", "16", "--precision", "fp32"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Two classes a classifier can tell apart (bright red-ish vs dark blue-ish noise), 32x32 JPEGs + a
+    grayscale and a palette image to check conversion."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 24), ("test", 8)):
+        for k, name in enumerate(("red", "blue")):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for i in range(n):
+                a = rng.random((32, 32, 3)) * 0.5
+                a[..., 0 if k == 0 else 2] += 0.5
+                Image.fromarray((a * 255).astype("uint8")).save(d / f"{i}.jpg")
+    Image.new("L", (32, 32), 100).save(root / "train" / "red" / "gray.png")
+    Image.new("P", (40, 30)).save(root / "train" / "blue" / "pal.png")
+    return root
+
+
+def test_few_steps_lower_loss_and_checkpoint(data, tmp_path):
+    hist = T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "4"])
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert hist[0]["samples"] == 50
+    assert (tmp_path / "run" / "checkpoint.pt").exists() and not (tmp_path / "run" / "checkpoint.pt.tmp").exists()
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 4
+
+
+def test_resume_is_exact(data, tmp_path):
+    T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "a"), "--epochs", "2"])
+    steps_per_epoch = 4  # ceil(50 / 16)
+    T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--max-steps", str(steps_per_epoch)])
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--resume"])
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_attack_stays_in_ball():
+    from conftest import make_tiny
+
+    m = make_tiny().requires_grad_(True).train()
+    x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    cfg = dict(eps=0.5, attack_steps=3, attack_lr=0.4, use_best=True, precision="fp32")
+    x_adv = T.attack(m, x, y, cfg, torch.Generator().manual_seed(0))
+    assert ((x_adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all() and not torch.equal(x_adv, x)
+    assert m.training  # back in train mode after the (eval-mode) attack
+    assert T.attack(m, x, y, dict(cfg, eps=0)) is x
+
+
+def test_torchrun_two_processes(data, tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+                        "-m", "training.train", *TINY, "--data", str(data), "--out", str(out), "--epochs", "1",
+                        "--device", "cpu"], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert rec["samples"] == 50  # 25 per rank: every image seen once across the two processes
+
+
+def test_bad_data_folder(tmp_path):
+    (tmp_path / "train").mkdir()
+    with pytest.raises(SystemExit, match="ImageFolder|usable"):
+        T.main(TINY + ["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--epochs", "1"])
+    with pytest.raises(SystemExit, match="does not exist"):
+        T.main(TINY + ["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), "--epochs", "1"])
+
+
+def test_budget_and_overrides():
+    cfg = T.make_config(T.parse_args(["--preset", "cifar10", "--data", "d", "--out", "o", "--budget"]))
+    assert cfg["arch"] == "cifar_resnet20" and cfg["attack_steps"] == 2
+    assert abs(cfg["attack_lr"] - 0.1 * 7 / 2) < 1e-9  # fewer steps -> proportionally larger step
+    cfg = T.make_config(T.parse_args(["--preset", "imagenet", "--data", "d", "--out", "o"]))
+    assert (cfg["eps"], cfg["attack_lr"], cfg["milestones"]) == (3.0, 0.5, [100])
+
+
+def test_export_evaluate_fit_seeds_round_trip(data, tmp_path):
+    from training import evaluate, export, fit_seeds
+
+    run = tmp_path / "run"
+    T.main(TINY + ["--data", str(data), "--out", str(run), "--epochs", "1"])
+    res = evaluate.main([str(run), "--data", str(data), "--eps", "0.5", "--steps", "3"])
+    assert 0 <= res["robust"] <= res["clean"] <= 1 and res["n"] == 16
+    fit_seeds.main([str(run), "--data", str(data), "--rank", "4"])
+    export.main([str(run), "--to", str(tmp_path / "exp")])
+    card = (tmp_path / "exp" / "README.md").read_text()
+    assert card.startswith("---") and "adversarial-robustness" in card and "Citation" in card
+    m = synth.load_model(str(tmp_path / "exp"))
+    from training.runs import model_from_run
+
+    ref = model_from_run(run)
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(m.logits(x).argmax(1), ref.logits(x).argmax(1))
+    for k, v in ref.state_dict().items():
+        assert torch.equal(m.state_dict()[k], v)
+    assert m.class_names == ["blue", "red"] and m.seed_bank is not None
+    assert len(synth.generate(m, label="red", n=2, steps=2)) == 2
+
+
+def test_convert_madrylab(tmp_path):
+    from test_models import madrylab_file
+    from training.convert_madrylab import convert
+
+    f = tmp_path / "resnet18_l2_eps3.ckpt"
+    net = madrylab_file(f, num_classes=10)
+    out = convert(f, tmp_path / "conv")
+    m = synth.load_model(str(out))
+    assert m.arch == "resnet18" and m.eps == 3.0
+    x = torch.rand(1, 3, 64, 64)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(m.logits(x), net.eval()((x - mean) / std), atol=1e-4)
+
+
+def test_push_uses_hfapi(tmp_path, tiny_dir):
+    from training.push import push
+
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create_repo", repo_id, kw))
+            return f"https://huggingface.co/{repo_id}"
+
+        def upload_folder(self, **kw):
+            calls.append(("upload_folder", kw["repo_id"], kw))
+            return type("CommitInfo", (), {"commit_url": "https://huggingface.co/u/r/commit/abc"})()
+
+    (tiny_dir / "README.md").write_text("---\ntags: [x]\n---\n# card\n") if not (tiny_dir / "README.md").exists() else None
+    url = push(tiny_dir, "u/r", private=True, api=FakeApi())
+    assert url.endswith("/commit/abc")
+    assert calls[0] == ("create_repo", "u/r", {"repo_type": "model", "private": True, "exist_ok": True})
+    up = calls[1][2]
+    assert up["folder_path"] == str(tiny_dir) and "*.safetensors" in up["allow_patterns"]
+    with pytest.raises(ValueError, match="missing"):
+        push(tmp_path, "u/r", api=FakeApi())
+    with pytest.raises(ValueError, match="USER/NAME"):
+        push(tiny_dir, "noslash", api=FakeApi())
