@@ -2,7 +2,7 @@
 
 One primitive (`pgd`), composable objectives, one model loader, and the paper's tasks.
 """
-from .images import ImageError, load_image, load_mask
+from .images import ImageError, load_image, load_mask, mask_from_layers
 from .models import DEFAULT_MODEL, ModelLoadError, RobustModel, list_models, load_model, standard_twin
 from .objectives import Objective, class_loss, feature, masked_fidelity
 from .pgd import Step, pgd
@@ -13,7 +13,7 @@ from .tasks import (classify, generate, inpaint, paint_features, sketch_to_image
 __all__ = [
     "pgd", "Step", "Objective", "class_loss", "feature", "masked_fidelity",
     "RobustModel", "load_model", "list_models", "standard_twin", "DEFAULT_MODEL", "ModelLoadError",
-    "SeedBank", "generic_seed", "ImageError", "load_image", "load_mask",
+    "SeedBank", "generic_seed", "ImageError", "load_image", "load_mask", "mask_from_layers",
     "generate", "inpaint", "super_resolve", "translate", "sketch_to_image", "paint_features", "visualize",
     "classify", "top_features", "task_params",
 ]

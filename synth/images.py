@@ -124,3 +124,29 @@ def list_images(folder: str | Path) -> list[Path]:
     if not files:
         raise ImageError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {folder}")
     return files
+
+
+def mask_from_layers(layers, size: tuple[int, int], background=None, threshold: float = 0.1) -> "Image.Image":
+    """A binary 'L' mask (255 = painted) of `size` (width, height) from image-editor layers.
+
+    `layers` are RGBA arrays/images of brush strokes (as an image editor returns them): a pixel is painted
+    where any layer's alpha exceeds `threshold` (semi-transparent strokes count, faint anti-aliasing does
+    not). Layers of another size (a resized canvas) are scaled to `size`. Layers without alpha are compared
+    with `background` when given (pixels that differ are painted), else their non-black pixels count.
+    """
+    painted = np.zeros((size[1], size[0]), dtype=bool)
+    for layer in layers or []:
+        if layer is None:
+            continue
+        img = _open(layer)
+        if img.size != tuple(size):
+            img = img.resize(size, Image.Resampling.NEAREST)
+        if "A" in img.getbands():
+            a = np.asarray(img.getchannel("A"), dtype=np.float32) / 255
+            painted |= a > threshold
+        elif background is not None:
+            bg = load_image(background).resize(size)
+            painted |= (np.abs(np.asarray(img.convert("RGB"), np.int16) - np.asarray(bg, np.int16)) > 8).any(-1)
+        else:
+            painted |= (np.asarray(img.convert("L")) > 0)
+    return Image.fromarray((painted * 255).astype(np.uint8), "L")

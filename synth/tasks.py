@@ -221,17 +221,17 @@ def visualize(model, image, target, *, frames: int = 5, seed=0, preset=None, eps
     x = resize(to_tensor(load_image(image)), model.input_size)
     labels = _labels(model, target, 1)
     p = task_params(model, "visualize", preset, eps=eps, step_size=step_size, steps=steps)
-    keep = {round(i * p["steps"] / max(frames - 1, 1)) for i in range(1, frames)}
-    shots = [x[0].clone()]
+    at = [round(i * p["steps"] / max(frames - 1, 1)) for i in range(1, frames - 1)]  # steps to snapshot
+    shots = {0: x[0].clone()}
 
     def cb(step):
-        if step.i in keep:
-            shots.append(step.x[0].detach().cpu().clone())
+        if step.i in at:
+            shots[step.i] = step.x[0].detach().cpu().clone()
         if callback:
             callback(step)
 
     r = _run(model, class_loss(labels), x, p, use_best=False, callback=cb, precision=precision)
-    shots = shots[:frames - 1] + [r[0]]
+    shots = [shots[0]] + [shots[i] for i in at] + [r[0]] if frames > 1 else [r[0]]
     return [to_pil(t) for t in shots]
 
 

@@ -1,0 +1,89 @@
+"""The Gradio app in-process: every endpoint through gradio_client on the embedded model, plus errors."""
+import numpy as np
+import pytest
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+from gradio_client import Client, handle_file  # noqa: E402
+
+import app  # noqa: E402
+
+FAST = dict(preset="fast", compare=False, steps=2, eps=None, step_size=None)
+
+
+@pytest.fixture(scope="module")
+def client():
+    app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        yield Client(app.demo.local_url, verbose=False)
+    finally:
+        app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("files")
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((40, 48, 3)) * 255).astype("uint8")).save(d / "photo.png")
+    m = Image.new("L", (48, 40))
+    m.paste(255, (10, 10, 30, 30))
+    m.save(d / "mask.png")
+    Image.fromarray((rng.random((8, 8, 3)) * 255).astype("uint8")).save(d / "small.png")
+    (d / "notimage.png").write_text("hello")
+    return d
+
+
+def editor(path):
+    return {"background": handle_file(str(path)), "layers": [], "composite": handle_file(str(path)), "id": None}
+
+
+def test_generate(client):
+    gallery, std, info = client.predict("cifar10-resnet20-l2-eps0.5", "cat", 2, 7, "fast", True, 2, None, None,
+                                        api_name="/generate")
+    assert len(gallery) == 2 and gallery[0]["image"].endswith(".png")
+    assert "seed **7**" in info
+    assert len(std) == 2  # the standard twin ran too
+
+
+def test_inpaint_with_uploaded_mask(client, files):
+    masked, out, std = client.predict("cifar10-resnet20-l2-eps0.5", editor(files / "photo.png"),
+                                      handle_file(str(files / "mask.png")), "", *FAST.values(), api_name="/inpaint")
+    assert Image.open(out).size == (48, 40) and out.endswith(".png")
+    assert Image.open(masked).size == (48, 40)
+
+
+def test_translate_sketch_visualize_superres_paint(client, files):
+    out, _ = client.predict("cifar10-resnet20-l2-eps0.5", handle_file(str(files / "photo.png")), "dog",
+                            *FAST.values(), api_name="/translate")
+    assert Image.open(out).size == (48, 40)
+    out, _ = client.predict("cifar10-resnet20-l2-eps0.5", None, handle_file(str(files / "photo.png")), "ship",
+                            *FAST.values(), api_name="/sketch")
+    assert Image.open(out).size == (48, 40)
+    frames, _ = client.predict("cifar10-resnet20-l2-eps0.5", handle_file(str(files / "photo.png")), "frog",
+                               *FAST.values(), api_name="/visualize")
+    assert len(frames) == 5
+    bic, out, report, _ = client.predict("cifar10-resnet20-l2-eps0.5", handle_file(str(files / "small.png")), 4,
+                                         "bicubic", handle_file(str(files / "small.png")), *FAST.values(),
+                                         api_name="/super_resolve")
+    assert Image.open(out).size == (32, 32) and Image.open(bic).size == (32, 32) and "PSNR" in report
+    out, _ = client.predict("cifar10-resnet20-l2-eps0.5", editor(files / "photo.png"),
+                            handle_file(str(files / "mask.png")), 3, *FAST.values(), api_name="/paint")
+    assert Image.open(out).size == (48, 40)
+
+
+@pytest.mark.parametrize("endpoint,args,msg", [
+    ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "photo.png")), "zebra"], "unknown class"),
+    ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", None, "dog"], "upload a photo"),
+    ("/inpaint", lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, ""], "mask is empty"),
+    ("/generate", lambda f: ["cifar10-resnet20-l2-eps0.5", "caat", 1, 0], "did you mean"),
+])
+def test_errors_are_clear(client, files, endpoint, args, msg):
+    with pytest.raises(Exception, match=msg):
+        client.predict(*args(files), *FAST.values(), api_name=endpoint)
+
+
+def test_offline_hub_model_is_a_clear_error(client, files, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(Exception, match="Hub|offline|cache"):
+        client.predict("imagenet-resnet18-l2-eps3", handle_file(str(files / "photo.png")), "goldfish",
+                       *FAST.values(), api_name="/translate")
