@@ -358,8 +358,9 @@ def build_demo() -> gr.Blocks:
                 label = class_dropdown("Class", blank_ok=False, value="cat")
                 n = gr.Slider(1, 8, value=4, step=1, label="Samples")
                 seed = gr.Number(value=0, precision=0, label="Seed")
-            go = gr.Button("Generate", variant="primary")
-            stop = gr.Button("Stop")
+            with gr.Row():
+                go = gr.Button("Generate", variant="primary", scale=4)
+                stop = gr.Button("Stop", scale=1)
             info = gr.Markdown()
             with gr.Row():
                 out = gr.Gallery(label="Robust model", format="png", columns=4, height=320)
@@ -381,8 +382,9 @@ def build_demo() -> gr.Blocks:
                 with gr.Column():
                     up_mask = gr.Image(label="...or upload a mask (optional)", type="pil", image_mode="L", height=160)
                     label = class_dropdown("Class (optional)")
-            go = gr.Button("Inpaint", variant="primary")
-            stop = gr.Button("Stop")
+            with gr.Row():
+                go = gr.Button("Inpaint", variant="primary", scale=4)
+                stop = gr.Button("Stop", scale=1)
             with gr.Row():
                 masked = gr.Image(label="Masked input", format="png")
                 out = gr.Image(label="Robust model", format="png")
@@ -399,8 +401,9 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 img = gr.Image(label="Photo", type="pil", image_mode=None, height=300)
                 target = class_dropdown("Target class / domain", blank_ok=False, value="dog")
-            go = gr.Button("Translate", variant="primary")
-            stop = gr.Button("Stop")
+            with gr.Row():
+                go = gr.Button("Translate", variant="primary", scale=4)
+                stop = gr.Button("Stop", scale=1)
             with gr.Row():
                 out = gr.Image(label="Robust model", format="png")
                 std = gr.Image(label="Standard model", format="png")
@@ -420,8 +423,9 @@ def build_demo() -> gr.Blocks:
                     factor = gr.Slider(2, 8, value=4, step=1, label="Factor")
                     start = gr.Radio(["nearest", "bicubic"], value="bicubic", label="Start")
                     original = gr.Image(label="High-resolution original (optional, for PSNR)", type="pil", height=160)
-            go = gr.Button("Super-resolve", variant="primary")
-            stop = gr.Button("Stop")
+            with gr.Row():
+                go = gr.Button("Super-resolve", variant="primary", scale=4)
+                stop = gr.Button("Stop", scale=1)
             report = gr.Markdown()
             with gr.Row():
                 bic = gr.Image(label="Bicubic", format="png")
@@ -442,8 +446,9 @@ def build_demo() -> gr.Blocks:
                 with gr.Column():
                     uploaded = gr.Image(label="...or upload a drawing", type="pil", image_mode=None, height=200)
                     label = class_dropdown("Class (optional)")
-            go = gr.Button("Sketch -> image", variant="primary")
-            stop = gr.Button("Stop")
+            with gr.Row():
+                go = gr.Button("Sketch -> image", variant="primary", scale=4)
+                stop = gr.Button("Stop", scale=1)
             with gr.Row():
                 out = gr.Image(label="Robust model", format="png")
                 std = gr.Image(label="Standard model", format="png")
@@ -467,8 +472,9 @@ def build_demo() -> gr.Blocks:
                     feat = gr.Dropdown([], value=None, label="Feature index", allow_custom_value=True)
                     suggest = gr.Button("Suggest features")
             thumbs = gr.Gallery(label="What each suggested feature adds", format="png", columns=6, height=160)
-            go = gr.Button("Paint", variant="primary")
-            stop = gr.Button("Stop")
+            with gr.Row():
+                go = gr.Button("Paint", variant="primary", scale=4)
+                stop = gr.Button("Stop", scale=1)
             with gr.Row():
                 out = gr.Image(label="Robust model", format="png", type="pil")
                 std = gr.Image(label="Standard model", format="png")
@@ -486,8 +492,9 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 img = gr.Image(label="Start image", type="pil", image_mode=None, height=260)
                 target = class_dropdown("Target class", blank_ok=False, value="frog")
-            go = gr.Button("Visualize", variant="primary")
-            stop = gr.Button("Stop")
+            with gr.Row():
+                go = gr.Button("Visualize", variant="primary", scale=4)
+                stop = gr.Button("Stop", scale=1)
             out = gr.Gallery(label="Robust model: start -> target", format="png", columns=5, height=200)
             std = gr.Gallery(label="Standard model", format="png", columns=5, height=200)
             model.change(lambda m: refresh_classes(m, False), model, target, api_visibility="private")

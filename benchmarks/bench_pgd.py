@@ -7,7 +7,11 @@ supports it, channels_last, no parameter gradients). Random weights: speed does 
 Also checks that bf16 does not change results: final class loss of a 10-step PGD run, fp32 vs bf16.
 """
 import argparse
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 import torch
 import torch.nn.functional as F
