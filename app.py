@@ -343,6 +343,9 @@ def ex(name):
     return str(EXAMPLES / name)
 
 
+LAZY = dict(cache_examples=True, cache_mode="lazy")  # run on the first click, then served from the cache
+
+
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="Robust-classifier image synthesis") as demo:
         gr.Markdown("# Image synthesis with a single robust classifier\n"
@@ -367,7 +370,7 @@ def build_demo() -> gr.Blocks:
                 std = gr.Gallery(label="Standard model", format="png", columns=4, height=320)
             model.change(lambda m: refresh_classes(m, False), model, label, api_visibility="private")
             ev = go.click(do_generate, [model, label, n, seed, preset, compare, steps, eps, step_size],
-                          [out, std, info], api_name="generate")
+                          [out, std, info], api_name="generate", concurrency_id="pgd")
             stop.click(None, cancels=[ev], api_visibility="private")
 
         with gr.Tab("Inpaint"):
@@ -391,7 +394,7 @@ def build_demo() -> gr.Blocks:
                 std = gr.Image(label="Standard model", format="png")
             model.change(lambda m: refresh_classes(m, True), model, label, api_visibility="private")
             ev = go.click(do_inpaint, [model, editor, up_mask, label, preset, compare, steps, eps, step_size],
-                          [masked, out, std], api_name="inpaint")
+                          [masked, out, std], api_name="inpaint", concurrency_id="pgd")
             stop.click(None, cancels=[ev], api_visibility="private")
 
         with gr.Tab("Translate"):
@@ -409,9 +412,11 @@ def build_demo() -> gr.Blocks:
                 std = gr.Image(label="Standard model", format="png")
             model.change(lambda m: refresh_classes(m, False), model, target, api_visibility="private")
             ev = go.click(do_translate, [model, img, target, preset, compare, steps, eps, step_size], [out, std],
-                          api_name="translate")
+                          api_name="translate", concurrency_id="pgd")
             stop.click(None, cancels=[ev], api_visibility="private")
-            gr.Examples([[ex("cat.png"), "dog"], [ex("horse.png"), "deer"]], [img, target])
+            gr.Examples([[ex("cat.png"), "dog"], [ex("horse.png"), "deer"]], [img, target], [out, std],
+                        fn=lambda i, t: (yield from do_translate(DEFAULT_MODEL, i, t, "fast", False, None, None, None)),
+                        **LAZY)
 
         with gr.Tab("Super-resolve"):
             gr.Markdown("Upsample a small photo (nearest, the paper's start, or bicubic), then strengthen its "
@@ -432,9 +437,11 @@ def build_demo() -> gr.Blocks:
                 out = gr.Image(label="Robust model", format="png")
                 std = gr.Image(label="Standard model", format="png")
             ev = go.click(do_super_resolve, [model, img, factor, start, original, preset, compare, steps, eps,
-                                             step_size], [bic, out, report, std], api_name="super_resolve")
+                                             step_size], [bic, out, report, std], api_name="super_resolve", concurrency_id="pgd")
             stop.click(None, cancels=[ev], api_visibility="private")
-            gr.Examples([[ex("ship_8px.png"), 4, "bicubic", ex("ship.png")]], [img, factor, start, original])
+            gr.Examples([[ex("ship_8px.png"), 4, "bicubic", ex("ship.png")]], [img, factor, start, original],
+                        [bic, out, report, std], fn=lambda i, f, s_, o: do_super_resolve(
+                            DEFAULT_MODEL, i, f, s_, o, "paper", False, None, None, None), **LAZY)
 
         with gr.Tab("Sketch -> image"):
             gr.Markdown("Draw (or upload) a rough sketch; PGD turns it into something the classifier sees as the "
@@ -454,9 +461,11 @@ def build_demo() -> gr.Blocks:
                 std = gr.Image(label="Standard model", format="png")
             model.change(lambda m: refresh_classes(m, True), model, label, api_visibility="private")
             ev = go.click(do_sketch, [model, pad, uploaded, label, preset, compare, steps, eps, step_size], [out, std],
-                          api_name="sketch")
+                          api_name="sketch", concurrency_id="pgd")
             stop.click(None, cancels=[ev], api_visibility="private")
-            gr.Examples([[ex("sketch_ship.png"), "ship"], [ex("sketch_car.png"), "automobile"]], [uploaded, label])
+            gr.Examples([[ex("sketch_ship.png"), "ship"], [ex("sketch_car.png"), "automobile"]], [uploaded, label],
+                        [out, std], fn=lambda u, lab: (yield from do_sketch(DEFAULT_MODEL, None, u, lab, "fast", False,
+                                                                            None, None, None)), **LAZY)
 
         with gr.Tab("Paint features"):
             gr.Markdown("Paint a region, pick one of the classifier's penultimate features (the ones most active "
@@ -479,9 +488,10 @@ def build_demo() -> gr.Blocks:
                 out = gr.Image(label="Robust model", format="png", type="pil")
                 std = gr.Image(label="Standard model", format="png")
             stack = gr.Button("Stack: use the result as the photo")
-            suggest.click(do_suggest, [model, editor, up_mask], [feat, thumbs], api_visibility="undocumented")
+            suggest.click(do_suggest, [model, editor, up_mask], [feat, thumbs], api_visibility="undocumented",
+                          concurrency_id="pgd")
             ev = go.click(do_paint, [model, editor, up_mask, feat, preset, compare, steps, eps, step_size], [out, std],
-                          api_name="paint")
+                          api_name="paint", concurrency_id="pgd")
             stack.click(stack_edit, out, editor, api_visibility="private")
             stop.click(None, cancels=[ev], api_visibility="private")
 
@@ -499,10 +509,11 @@ def build_demo() -> gr.Blocks:
             std = gr.Gallery(label="Standard model", format="png", columns=5, height=200)
             model.change(lambda m: refresh_classes(m, False), model, target, api_visibility="private")
             ev = go.click(do_visualize, [model, img, target, preset, compare, steps, eps, step_size], [out, std],
-                          api_name="visualize")
+                          api_name="visualize", concurrency_id="pgd")
             stop.click(None, cancels=[ev], api_visibility="private")
-            gr.Examples([[ex("cat.png"), "frog"], [ex("ship.png"), "airplane"]], [img, target])
-    # one job at a time per event on a 2-vCPU box, a bounded line; all tabs share the CPU
+            gr.Examples([[ex("cat.png"), "frog"], [ex("ship.png"), "airplane"]], [img, target], [out, std],
+                        fn=lambda i, t: do_visualize(DEFAULT_MODEL, i, t, "paper", False, None, None, None), **LAZY)
+    # all PGD events share one queue (concurrency_id "pgd"): one job at a time on a 2-vCPU box, a bounded line
     demo.queue(default_concurrency_limit=1, max_size=16)
     return demo
 

@@ -72,6 +72,29 @@ class SeedBank:
         return cls(t["mean"], t["factors"], t["sigma"], int(t["grain"][0]))
 
 
+def fit_seed_bank(folder: str | Path, size: int, *, grain: int | None = None, rank: int = 32,
+                  per_class: int = 1000, classes: list[str] | None = None) -> SeedBank:
+    """Fit a SeedBank from an image folder with one sub-folder per class (ImageFolder layout, sorted names,
+    or `classes` to fix the order). Images are resized and centre-cropped to `size`; `grain` defaults to the
+    authors' 1 (<= 64 px) or 4 (larger)."""
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms import CenterCrop, Compose, Resize, ToTensor
+
+    ds = ImageFolder(str(folder), transform=Compose([Resize(size), CenterCrop(size), ToTensor()]),
+                     loader=lambda p: __import__("synth.images", fromlist=["load_image"]).load_image(p))
+    names = classes or ds.classes
+    missing = [c for c in names if c not in ds.class_to_idx]
+    if missing:
+        raise ValueError(f"{folder}: no folder for classes {', '.join(missing)}")
+    xs, ys = [], []
+    for k, name in enumerate(names):
+        idx = [i for i, t in enumerate(ds.targets) if t == ds.class_to_idx[name]][:per_class]
+        xs += [ds[i][0] for i in idx]
+        ys += [k] * len(idx)
+    grain = grain or (1 if size <= 64 else 4)
+    return SeedBank.fit(torch.stack(xs), torch.tensor(ys), len(names), grain=grain, rank=rank)
+
+
 def generic_seed(n: int, size: int, generator: torch.Generator | None = None, grain: int = 8) -> torch.Tensor:
     """The documented fallback when a model has no seed bank: grey (0.5) plus N(0, 0.2^2) noise drawn at
     1/`grain` resolution, nearest-upsampled, clamped to [0,1]."""

@@ -46,15 +46,15 @@ def test_generate(client):
 
 
 def test_inpaint_with_uploaded_mask(client, files):
-    masked, out, std = client.predict("cifar10-resnet20-l2-eps0.5", editor(files / "photo.png"),
-                                      handle_file(str(files / "mask.png")), "", *FAST.values(), api_name="/inpaint")
+    # keyword form, as in the README
+    masked, out, std = client.predict(editor=editor(files / "photo.png"), uploaded_mask=handle_file(str(files / "mask.png")),
+                                      steps=2, api_name="/inpaint")
     assert Image.open(out).size == (48, 40) and out.endswith(".png")
     assert Image.open(masked).size == (48, 40)
 
 
 def test_translate_sketch_visualize_superres_paint(client, files):
-    out, _ = client.predict("cifar10-resnet20-l2-eps0.5", handle_file(str(files / "photo.png")), "dog",
-                            *FAST.values(), api_name="/translate")
+    out, _ = client.predict(image=handle_file(str(files / "photo.png")), target="dog", steps=2, api_name="/translate")
     assert Image.open(out).size == (48, 40)
     out, _ = client.predict("cifar10-resnet20-l2-eps0.5", None, handle_file(str(files / "photo.png")), "ship",
                             *FAST.values(), api_name="/sketch")
@@ -76,6 +76,7 @@ def test_translate_sketch_visualize_superres_paint(client, files):
     ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", None, "dog"], "upload a photo"),
     ("/inpaint", lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, ""], "mask is empty"),
     ("/generate", lambda f: ["cifar10-resnet20-l2-eps0.5", "caat", 1, 0], "did you mean"),
+    ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notimage.png")), "dog"], "image"),
 ])
 def test_errors_are_clear(client, files, endpoint, args, msg):
     with pytest.raises(Exception, match=msg):
@@ -87,3 +88,12 @@ def test_offline_hub_model_is_a_clear_error(client, files, monkeypatch):
     with pytest.raises(Exception, match="Hub|offline|cache"):
         client.predict("imagenet-resnet18-l2-eps3", handle_file(str(files / "photo.png")), "goldfish",
                        *FAST.values(), api_name="/translate")
+
+
+def test_suggest_features_and_stack(files):
+    photo = Image.open(files / "photo.png")
+    value = {"background": photo, "layers": [], "composite": photo}
+    dropdown, thumbs = app.do_suggest("cifar10-resnet20-l2-eps0.5", value, Image.open(files / "mask.png"))
+    assert len(thumbs) == 6 and thumbs[0][0].size == photo.size and "feature" in thumbs[0][1]
+    assert dropdown.value == int(thumbs[0][1].split()[1])
+    assert app.stack_edit(thumbs[0][0])["background"] is thumbs[0][0]

@@ -153,3 +153,19 @@ def test_top_features_and_classify(tiny, photo, mask48x64):
     assert len(feats) == 3 and feats[0][1] >= feats[1][1]
     top = synth.classify(tiny, photo, top=3)
     assert len(top) == 3 and abs(sum(p for _, p in synth.classify(tiny, photo, top=10)) - 1) < 1e-4
+
+
+def test_fit_seed_bank_from_folder(tmp_path):
+    for k, colour in enumerate([(250, 10, 10), (10, 10, 250)]):
+        d = tmp_path / f"c{k}"
+        d.mkdir()
+        for i in range(4):
+            Image.new("RGB", (40, 40), tuple(min(255, c + 3 * i) for c in colour)).save(d / f"{i}.png")
+    bank = synth.fit_seed_bank(tmp_path, 16, rank=2)
+    assert bank.num_classes == 2 and bank.grain == 1
+    x = bank.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
+    assert x.shape == (2, 3, 16, 16)
+    assert x[0, 0].mean() > 0.8 and x[1, 2].mean() > 0.8  # red seeds for class 0, blue for class 1
+    path = tmp_path / "seeds.safetensors"
+    bank.save(path)
+    assert torch.equal(synth.SeedBank.load(path).mean, bank.mean)

@@ -160,3 +160,22 @@ def test_push_uses_hfapi(tmp_path, tiny_dir):
         push(tmp_path, "u/r", api=FakeApi())
     with pytest.raises(ValueError, match="USER/NAME"):
         push(tiny_dir, "noslash", api=FakeApi())
+
+
+def test_ab_domains_and_restricted_imagenet(tmp_path):
+    from training.data import InMemory, open_split
+
+    ab = tmp_path / "h2z"
+    for d in ("trainA", "trainB", "testA", "testB"):
+        (ab / d).mkdir(parents=True)
+        Image.new("L" if d.endswith("A") else "RGB", (40, 40), 90).save(ab / d / "x.jpg")  # grayscale -> RGB
+    ds = open_split(str(ab), "train")
+    assert [t for _, t in ds.samples] == [0, 1] and ds[0][0].mode == "RGB"
+    assert InMemory.load(str(ab), "test", 32).images.shape == (2, 3, 32, 32)
+    rin = tmp_path / "imagenet" / "train"
+    for i in range(1000):
+        (rin / f"n{i:08d}").mkdir(parents=True)
+    for i in (151, 268, 30, 500):  # dog, dog, frog, (not in Restricted ImageNet)
+        Image.new("RGB", (8, 8)).save(rin / f"n{i:08d}" / "a.jpg")
+    ds = open_split(str(tmp_path / "imagenet"), "train", kind="restricted_imagenet")
+    assert sorted(ds.targets) == [0, 0, 2] and ds.classes[:3] == ["dog", "cat", "frog"]

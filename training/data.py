@@ -67,8 +67,9 @@ def open_split(root: str, split: str, transform=None, kind: str = "folder"):
     folder = next((os.path.join(root, n) for n in SPLIT_NAMES[split] if os.path.isdir(os.path.join(root, n))), None)
     if folder is None:
         raise DataError(f"{root!r}: expected an ImageFolder layout with {' or '.join(SPLIT_NAMES[split])}/<class>/*.jpg")
-    try:
-        ds = datasets.ImageFolder(folder, transform=transform, loader=_rgb_loader)
+    try:  # Restricted ImageNet uses 9 ranges of the 1000 folders: the others may be absent or empty
+        ds = datasets.ImageFolder(folder, transform=transform, loader=_rgb_loader,
+                                  allow_empty=kind == "restricted_imagenet")
     except (FileNotFoundError, RuntimeError) as e:
         raise DataError(f"{folder!r}: not a usable ImageFolder ({e})") from None
     if kind == "restricted_imagenet":
