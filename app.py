@@ -159,7 +159,7 @@ def class_choices(model_name):
 
 
 # --------------------------------------------------------------------------------------------- tasks
-def do_generate(model_name, label, n, seed, preset, compare, steps, eps, step_size, progress=gr.Progress()):
+def do_generate(model_name, label, n, seed, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)):
     model = get_model(model_name)
     n, seed = int(n), int(seed)
     kw = dict(label=label or None, n=n, seed=seed, preset=preset, **params(steps, eps, step_size))
@@ -171,6 +171,8 @@ def do_generate(model_name, label, n, seed, preset, compare, steps, eps, step_si
     names = [label] * n if label else [model.class_names[i] for i in torch.randint(
         0, model.num_classes, (n,), generator=torch.Generator().manual_seed(seed))]
     caps = [f"{c} #{k} (seed {seed})" for k, c in enumerate(names)]
+    if model.seed_bank is None:
+        gr.Warning("this model ships no class seeds: starting from the generic seed (grey + coarse noise)")
     gallery = []
     for kind, val in streamed(lambda cb: run_task(synth.generate, model, callback=cb, **kw), progress,
                               snapshot=lambda x: [synth.images.to_pil(t) for t in x]):
@@ -184,7 +186,7 @@ def do_generate(model_name, label, n, seed, preset, compare, steps, eps, step_si
 
 
 def do_inpaint(model_name, editor, uploaded_mask, label, preset, compare, steps, eps, step_size,
-               progress=gr.Progress()):
+               progress=gr.Progress(track_tqdm=True)):
     model = get_model(model_name)
     photo, mask = editor_parts(editor, uploaded_mask)
     m = np.asarray(mask)[..., None] > 0
@@ -199,7 +201,7 @@ def do_inpaint(model_name, editor, uploaded_mask, label, preset, compare, steps,
     yield shown, out, run_task(synth.inpaint, twin, photo, mask, **kw) if twin else None
 
 
-def do_translate(model_name, image, target, preset, compare, steps, eps, step_size, progress=gr.Progress()):
+def do_translate(model_name, image, target, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)):
     model = get_model(model_name)
     photo = as_rgb(image)
     if photo is None:
@@ -217,7 +219,7 @@ def do_translate(model_name, image, target, preset, compare, steps, eps, step_si
 
 
 def do_super_resolve(model_name, image, factor, start, original, preset, compare, steps, eps, step_size,
-                     progress=gr.Progress()):
+                     progress=gr.Progress(track_tqdm=True)):
     model = get_model(model_name)
     small = as_rgb(image)
     if small is None:
@@ -239,7 +241,7 @@ def do_super_resolve(model_name, image, factor, start, original, preset, compare
     return bicubic, out, report, run_task(synth.super_resolve, twin, small, **kw) if twin else None
 
 
-def do_sketch(model_name, drawing, uploaded, label, preset, compare, steps, eps, step_size, progress=gr.Progress()):
+def do_sketch(model_name, drawing, uploaded, label, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)):
     model = get_model(model_name)
     img = uploaded
     if img is None and drawing is not None:
@@ -269,7 +271,7 @@ def do_suggest(model_name, editor, uploaded_mask):
 
 
 def do_paint(model_name, editor, uploaded_mask, feature_k, preset, compare, steps, eps, step_size,
-             progress=gr.Progress()):
+             progress=gr.Progress(track_tqdm=True)):
     model = get_model(model_name)
     photo, mask = editor_parts(editor, uploaded_mask)
     if feature_k in (None, ""):
@@ -294,7 +296,7 @@ def stack_edit(result):
     return {"background": result, "layers": [], "composite": result}
 
 
-def do_visualize(model_name, image, target, preset, compare, steps, eps, step_size, progress=gr.Progress()):
+def do_visualize(model_name, image, target, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)):
     model = get_model(model_name)
     photo = as_rgb(image)
     if photo is None:

@@ -179,3 +179,10 @@ def test_ab_domains_and_restricted_imagenet(tmp_path):
         Image.new("RGB", (8, 8)).save(rin / f"n{i:08d}" / "a.jpg")
     ds = open_split(str(tmp_path / "imagenet"), "train", kind="restricted_imagenet")
     assert sorted(ds.targets) == [0, 0, 2] and ds.classes[:3] == ["dog", "cat", "frog"]
+
+
+def test_streaming_dataloader_path(data, tmp_path):
+    """The ImageNet-style path (DataLoader + RandomResizedCrop/flip/jitter) used for large images."""
+    hist = T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "s"), "--epochs", "1", "--in-memory", "0",
+                          "--workers", "0"])
+    assert hist[0]["samples"] == 50 and (tmp_path / "s" / "checkpoint.pt").exists()
