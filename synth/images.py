@@ -101,8 +101,9 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def resize(x: torch.Tensor, size, mode: str = "bicubic") -> torch.Tensor:
-    """Resize (B,C,H,W) to size (int or (h, w)); antialiased when shrinking; 'area' for block averages."""
+def resize(x: torch.Tensor, size, mode: str = "bicubic", clamp: bool = True) -> torch.Tensor:
+    """Resize (B,C,H,W) to size (int or (h, w)); antialiased when shrinking; 'area' for block averages.
+    Images are clamped to [0,1] (bicubic overshoots); pass clamp=False for signed residuals."""
     size = (size, size) if isinstance(size, int) else tuple(size)
     if tuple(x.shape[-2:]) == size:
         return x
@@ -110,7 +111,8 @@ def resize(x: torch.Tensor, size, mode: str = "bicubic") -> torch.Tensor:
         return F.interpolate(x, size=size, mode="nearest")
     if mode == "area":
         return F.interpolate(x, size=size, mode="area")
-    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True).clamp(0, 1)
+    out = F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+    return out.clamp(0, 1) if clamp else out
 
 
 def resize_mask(m: torch.Tensor, size) -> torch.Tensor:

@@ -128,7 +128,7 @@ def _paste_residual(originals, start, result):
     """Original + upsampled change: keeps the original's detail at its own size."""
     outs = []
     for o, s, r in zip(originals, start, result):
-        delta = resize((r - s)[None], o.shape[-2:], "bilinear" if o.shape[-1] >= s.shape[-1] else "area")
+        delta = resize((r - s)[None], o.shape[-2:], "bilinear" if o.shape[-1] >= s.shape[-1] else "area", clamp=False)
         outs.append(to_pil((o + delta).clamp(0, 1)))
     return outs
 
@@ -310,7 +310,7 @@ def paint_features(model, image, mask, feature_index: int | None = None, *, feat
     r = _run(model, obj, x, p, maximize=True, callback=callback, precision=precision)
     outs = []
     for o, fm, xi, ri in zip(originals, full_masks, x, r):
-        delta = resize((ri - xi)[None], o.shape[-2:], "bilinear")
+        delta = resize((ri - xi)[None], o.shape[-2:], "bilinear", clamp=False)
         outs.append(to_pil((o + delta * fm).clamp(0, 1)))
     return outs if batched else outs[0]
 
