@@ -1,7 +1,8 @@
 """Robust-classifier image synthesis: a Gradio suite, one tab per task (UI only; the work is in `synth`).
 
-    python app.py [--share] [--host 0.0.0.0] [--port 7860]
+python app.py [--share] [--host 0.0.0.0] [--port 7860]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,10 @@ try:  # ZeroGPU Spaces: GPU-bound functions get @spaces.GPU; elsewhere a no-op
 
     gpu = spaces.GPU(duration=120)
 except ImportError:
+
     def gpu(fn):
         return fn
+
 
 EXAMPLES = Path(__file__).parent / "examples"
 MODELS = list(PRESETS)  # embedded CIFAR-10 models first, then the madrylab ImageNet models (Hub, first use)
@@ -78,7 +81,9 @@ def editor_parts(value, uploaded_mask=None):
         raise gr.Error("upload a photo first")
     photo = as_rgb(value["background"])
     if uploaded_mask is not None:
-        mask = Image.fromarray(np.asarray(uploaded_mask)) if not isinstance(uploaded_mask, Image.Image) else uploaded_mask
+        mask = (
+            Image.fromarray(np.asarray(uploaded_mask)) if not isinstance(uploaded_mask, Image.Image) else uploaded_mask
+        )
         mask = mask.convert("L").resize(photo.size, Image.Resampling.NEAREST)
     else:
         mask = synth.mask_from_layers(value.get("layers"), photo.size)
@@ -159,7 +164,9 @@ def class_choices(model_name):
 
 
 # --------------------------------------------------------------------------------------------- tasks
-def do_generate(model_name, label, n, seed, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)):
+def do_generate(
+    model_name, label, n, seed, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)
+):
     model = get_model(model_name)
     n, seed = int(n), int(seed)
     kw = dict(label=label or None, n=n, seed=seed, preset=preset, **params(steps, eps, step_size))
@@ -168,14 +175,23 @@ def do_generate(model_name, label, n, seed, preset, compare, steps, eps, step_si
             model.class_index(label)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-    names = [label] * n if label else [model.class_names[i] for i in torch.randint(
-        0, model.num_classes, (n,), generator=torch.Generator().manual_seed(seed))]
+    names = (
+        [label] * n
+        if label
+        else [
+            model.class_names[i]
+            for i in torch.randint(0, model.num_classes, (n,), generator=torch.Generator().manual_seed(seed))
+        ]
+    )
     caps = [f"{c} #{k} (seed {seed})" for k, c in enumerate(names)]
     if model.seed_bank is None:
         gr.Warning("this model ships no class seeds: starting from the generic seed (grey + coarse noise)")
     gallery = []
-    for kind, val in streamed(lambda cb: run_task(synth.generate, model, callback=cb, **kw), progress,
-                              snapshot=lambda x: [synth.images.to_pil(t) for t in x]):
+    for _kind, val in streamed(
+        lambda cb: run_task(synth.generate, model, callback=cb, **kw),
+        progress,
+        snapshot=lambda x: [synth.images.to_pil(t) for t in x],
+    ):
         gallery = list(zip(val, caps))
         yield gallery, None, f"seed **{seed}** - {n} sample(s) of {', '.join(sorted(set(names)))}"
     std = None
@@ -185,23 +201,36 @@ def do_generate(model_name, label, n, seed, preset, compare, steps, eps, step_si
     yield gallery, std, f"seed **{seed}** - {n} sample(s) of {', '.join(sorted(set(names)))}"
 
 
-def do_inpaint(model_name, editor, uploaded_mask, label, preset, compare, steps, eps, step_size,
-               progress=gr.Progress(track_tqdm=True)):
+def do_inpaint(
+    model_name,
+    editor,
+    uploaded_mask,
+    label,
+    preset,
+    compare,
+    steps,
+    eps,
+    step_size,
+    progress=gr.Progress(track_tqdm=True),
+):
     model = get_model(model_name)
     photo, mask = editor_parts(editor, uploaded_mask)
     m = np.asarray(mask)[..., None] > 0
     shown = Image.fromarray(np.where(m, 128, np.asarray(photo)).astype(np.uint8))
     kw = dict(label=label or None, preset=preset, **params(steps, eps, step_size))
     out = None
-    for kind, val in streamed(lambda cb: run_task(synth.inpaint, model, photo, mask, callback=cb, **kw), progress,
-                              snapshot=first):
+    for kind, val in streamed(
+        lambda cb: run_task(synth.inpaint, model, photo, mask, callback=cb, **kw), progress, snapshot=first
+    ):
         out = val if kind == "done" else val.resize(photo.size)
         yield shown, out, None
     twin = twin_of(model) if compare else None
     yield shown, out, run_task(synth.inpaint, twin, photo, mask, **kw) if twin else None
 
 
-def do_translate(model_name, image, target, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)):
+def do_translate(
+    model_name, image, target, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)
+):
     model = get_model(model_name)
     photo = as_rgb(image)
     if photo is None:
@@ -210,38 +239,53 @@ def do_translate(model_name, image, target, preset, compare, steps, eps, step_si
         raise gr.Error("pick a target class or domain")
     kw = dict(target=target, preset=preset, **params(steps, eps, step_size))
     out = None
-    for kind, val in streamed(lambda cb: run_task(synth.translate, model, photo, callback=cb, **kw), progress,
-                              snapshot=first):
+    for kind, val in streamed(
+        lambda cb: run_task(synth.translate, model, photo, callback=cb, **kw), progress, snapshot=first
+    ):
         out = val if kind == "done" else val.resize(photo.size)
         yield out, None
     twin = twin_of(model) if compare else None
     yield out, run_task(synth.translate, twin, photo, **kw) if twin else None
 
 
-def do_super_resolve(model_name, image, factor, start, original, preset, compare, steps, eps, step_size,
-                     progress=gr.Progress(track_tqdm=True)):
+def do_super_resolve(
+    model_name,
+    image,
+    factor,
+    start,
+    original,
+    preset,
+    compare,
+    steps,
+    eps,
+    step_size,
+    progress=gr.Progress(track_tqdm=True),
+):
     model = get_model(model_name)
     small = as_rgb(image)
     if small is None:
         raise gr.Error("upload a small photo first")
     factor = int(factor)
     if small.width * small.height * factor * factor > 4_000_000:
-        raise gr.Error(f"{small.width}x{small.height} x{factor} would be over 4 megapixels: use a smaller image or factor")
+        raise gr.Error(
+            f"{small.width}x{small.height} x{factor} would be over 4 megapixels: use a smaller image or factor"
+        )
     bicubic = small.resize((small.width * factor, small.height * factor), Image.Resampling.BICUBIC)
     kw = dict(factor=factor, start=start, preset=preset, **params(steps, eps, step_size))
     out = None
-    for kind, val in streamed(lambda cb: run_task(synth.super_resolve, model, small, callback=cb, **kw), progress):
+    for _kind, val in streamed(lambda cb: run_task(synth.super_resolve, model, small, callback=cb, **kw), progress):
         out = val
     report = ""
     hr = as_rgb(original)
     if hr is not None:
-        report = (f"PSNR against your original: bicubic **{psnr(bicubic, hr):.2f} dB**, "
-                  f"ours **{psnr(out, hr):.2f} dB**")
+        report = f"PSNR against your original: bicubic **{psnr(bicubic, hr):.2f} dB**, ours **{psnr(out, hr):.2f} dB**"
     twin = twin_of(model) if compare else None
     return bicubic, out, report, run_task(synth.super_resolve, twin, small, **kw) if twin else None
 
 
-def do_sketch(model_name, drawing, uploaded, label, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)):
+def do_sketch(
+    model_name, drawing, uploaded, label, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)
+):
     model = get_model(model_name)
     img = uploaded
     if img is None and drawing is not None:
@@ -251,8 +295,9 @@ def do_sketch(model_name, drawing, uploaded, label, preset, compare, steps, eps,
         raise gr.Error("draw something (or upload a drawing) first")
     kw = dict(label=label or None, preset=preset, **params(steps, eps, step_size))
     out = None
-    for kind, val in streamed(lambda cb: run_task(synth.sketch_to_image, model, img, callback=cb, **kw), progress,
-                              snapshot=first):
+    for kind, val in streamed(
+        lambda cb: run_task(synth.sketch_to_image, model, img, callback=cb, **kw), progress, snapshot=first
+    ):
         out = val if kind == "done" else val.resize(img.size)
         yield out, None
     twin = twin_of(model) if compare else None
@@ -265,13 +310,27 @@ def do_suggest(model_name, editor, uploaded_mask):
     top = synth.top_features(model, photo, mask, k=6)
     thumbs = []
     for k, act in top:  # what each feature adds: a short paint run inside the mask
-        thumbs.append((run_task(synth.paint_features, model, photo, mask, feature=k, preset="fast", steps=15),
-                       f"feature {k} (activation {act:.2f})"))
+        thumbs.append(
+            (
+                run_task(synth.paint_features, model, photo, mask, feature=k, preset="fast", steps=15),
+                f"feature {k} (activation {act:.2f})",
+            )
+        )
     return gr.Dropdown(choices=[k for k, _ in top], value=top[0][0]), thumbs
 
 
-def do_paint(model_name, editor, uploaded_mask, feature_k, preset, compare, steps, eps, step_size,
-             progress=gr.Progress(track_tqdm=True)):
+def do_paint(
+    model_name,
+    editor,
+    uploaded_mask,
+    feature_k,
+    preset,
+    compare,
+    steps,
+    eps,
+    step_size,
+    progress=gr.Progress(track_tqdm=True),
+):
     model = get_model(model_name)
     photo, mask = editor_parts(editor, uploaded_mask)
     if feature_k in (None, ""):
@@ -282,8 +341,9 @@ def do_paint(model_name, editor, uploaded_mask, feature_k, preset, compare, step
         raise gr.Error(f"feature must be an integer index, got {feature_k!r}") from None
     kw = dict(feature=k, preset=preset, **params(steps, eps, step_size))
     out = None
-    for kind, val in streamed(lambda cb: run_task(synth.paint_features, model, photo, mask, callback=cb, **kw),
-                              progress):
+    for _kind, val in streamed(
+        lambda cb: run_task(synth.paint_features, model, photo, mask, callback=cb, **kw), progress
+    ):
         out = val
     twin = twin_of(model) if compare else None
     return out, run_task(synth.paint_features, twin, photo, mask, **kw) if twin else None
@@ -296,7 +356,9 @@ def stack_edit(result):
     return {"background": result, "layers": [], "composite": result}
 
 
-def do_visualize(model_name, image, target, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)):
+def do_visualize(
+    model_name, image, target, preset, compare, steps, eps, step_size, progress=gr.Progress(track_tqdm=True)
+):
     model = get_model(model_name)
     photo = as_rgb(image)
     if photo is None:
@@ -305,7 +367,7 @@ def do_visualize(model_name, image, target, preset, compare, steps, eps, step_si
         raise gr.Error("pick a target class")
     kw = dict(target=target, preset=preset, frames=5, **params(steps, eps, step_size))
     frames = []
-    for kind, val in streamed(lambda cb: run_task(synth.visualize, model, photo, callback=cb, **kw), progress):
+    for _kind, val in streamed(lambda cb: run_task(synth.visualize, model, photo, callback=cb, **kw), progress):
         frames = val
     caps = ["start"] + [f"step {i}" for i in range(1, len(frames) - 1)] + [f"-> {target}"]
     twin = twin_of(model) if compare else None
@@ -316,10 +378,18 @@ def do_visualize(model_name, image, target, preset, compare, steps, eps, step_si
 # --------------------------------------------------------------------------------------------- UI
 def controls(task: str, default_preset: str = "paper"):
     with gr.Row():
-        model = gr.Dropdown(MODELS, value=DEFAULT_MODEL, label="Model",
-                            info="embedded CIFAR-10 models work offline; ImageNet models download from the Hub")
-        preset = gr.Radio(["paper", "fast"], value=default_preset, label="Preset",
-                          info="paper: the authors' settings; fast: fewer, decaying steps")
+        model = gr.Dropdown(
+            MODELS,
+            value=DEFAULT_MODEL,
+            label="Model",
+            info="embedded CIFAR-10 models work offline; ImageNet models download from the Hub",
+        )
+        preset = gr.Radio(
+            ["paper", "fast"],
+            value=default_preset,
+            label="Preset",
+            info="paper: the authors' settings; fast: fewer, decaying steps",
+        )
         compare = gr.Checkbox(label="Also run the standard (non-robust) model", value=False)
     with gr.Accordion("Advanced (blank = preset)", open=False):
         with gr.Row():
@@ -329,11 +399,42 @@ def controls(task: str, default_preset: str = "paper"):
     return model, preset, compare, steps, eps, step_size
 
 
+def photo_editor(label, colour):
+    """Upload a photo, paint a region with a fixed-colour brush (the mask is read from the stroke layer)."""
+    return gr.ImageEditor(
+        label=label,
+        type="pil",
+        image_mode="RGBA",
+        format="png",
+        layers=False,
+        transforms=(),
+        sources=("upload", "clipboard"),
+        brush=gr.Brush(colors=[colour], color_mode="fixed"),
+        height=360,
+    )
+
+
+def run_buttons(label):
+    with gr.Row():
+        return gr.Button(label, variant="primary", scale=4), gr.Button("Stop", scale=1)
+
+
+def wire(go, stop, fn, inputs, outputs, api_name):
+    """The task's event (named for the API, in the shared PGD queue) and its Stop button."""
+    ev = go.click(fn, inputs, outputs, api_name=api_name, concurrency_id="pgd")
+    stop.click(None, cancels=[ev], api_visibility="private")
+
+
 def class_dropdown(label="Class", blank_ok=True, value=None):
     names = class_choices(DEFAULT_MODEL)
-    return gr.Dropdown(([""] if blank_ok else []) + names, value=value if value is not None else ("" if blank_ok else names[0]),
-                       label=label, filterable=True, allow_custom_value=True,
-                       info="type to search" + (" - blank: the model's prediction" if blank_ok else ""))
+    return gr.Dropdown(
+        ([""] if blank_ok else []) + names,
+        value=value if value is not None else ("" if blank_ok else names[0]),
+        label=label,
+        filterable=True,
+        allow_custom_value=True,
+        info="type to search" + (" - blank: the model's prediction" if blank_ok else ""),
+    )
 
 
 def refresh_classes(model_name, blank_ok):
@@ -350,79 +451,100 @@ LAZY = dict(cache_examples=True, cache_mode="lazy")  # run on the first click, t
 
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="Robust-classifier image synthesis") as demo:
-        gr.Markdown("# Image synthesis with a single robust classifier\n"
-                    "Every tab runs the same primitive - projected gradient descent on the *input image* against "
-                    "an adversarially robust classifier (Santurkar et al., 2019) - with a different objective, "
-                    "start and constraint. Tick *standard model* to see why robustness matters.")
+        gr.Markdown(
+            "# Image synthesis with a single robust classifier\n"
+            "Every tab runs the same primitive - projected gradient descent on the *input image* against "
+            "an adversarially robust classifier (Santurkar et al., 2019) - with a different objective, "
+            "start and constraint. Tick *standard model* to see why robustness matters."
+        )
 
         with gr.Tab("Generate"):
-            gr.Markdown("Start from a random image drawn from the class's Gaussian seed, then change it (inside an "
-                        "L2 ball) until the classifier is sure it shows the class.")
+            gr.Markdown(
+                "Start from a random image drawn from the class's Gaussian seed, then change it (inside an "
+                "L2 ball) until the classifier is sure it shows the class."
+            )
             model, preset, compare, steps, eps, step_size = controls("generate")
             with gr.Row():
                 label = class_dropdown("Class", blank_ok=False, value="cat")
                 n = gr.Slider(1, 8, value=4, step=1, label="Samples")
                 seed = gr.Number(value=0, precision=0, label="Seed")
-            with gr.Row():
-                go = gr.Button("Generate", variant="primary", scale=4)
-                stop = gr.Button("Stop", scale=1)
+            go, stop = run_buttons("Generate")
             info = gr.Markdown()
             with gr.Row():
                 out = gr.Gallery(label="Robust model", format="png", columns=4, height=320)
                 std = gr.Gallery(label="Standard model", format="png", columns=4, height=320)
             model.change(lambda m: refresh_classes(m, False), model, label, api_visibility="private")
-            ev = go.click(do_generate, [model, label, n, seed, preset, compare, steps, eps, step_size],
-                          [out, std, info], api_name="generate", concurrency_id="pgd")
-            stop.click(None, cancels=[ev], api_visibility="private")
+            wire(
+                go,
+                stop,
+                do_generate,
+                [model, label, n, seed, preset, compare, steps, eps, step_size],
+                [out, std, info],
+                "generate",
+            )
 
         with gr.Tab("Inpaint"):
-            gr.Markdown("Upload a photo and paint over the region to fill (or upload a mask, white = fill). The "
-                        "region is filled with the image's mean colour, then PGD makes it look like the class while "
-                        "a penalty keeps the rest of the photo; pixels outside the mask are returned unchanged.")
+            gr.Markdown(
+                "Upload a photo and paint over the region to fill (or upload a mask, white = fill). The "
+                "region is filled with the image's mean colour, then PGD makes it look like the class while "
+                "a penalty keeps the rest of the photo; pixels outside the mask are returned unchanged."
+            )
             model, preset, compare, steps, eps, step_size = controls("inpaint", "fast")
             with gr.Row():
-                editor = gr.ImageEditor(label="Photo - paint the region to fill", type="pil", image_mode="RGBA",
-                                        format="png", layers=False, transforms=(), sources=("upload", "clipboard"),
-                                        brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"), height=360)
+                editor = photo_editor("Photo - paint the region to fill", "#ff00ff")
                 with gr.Column():
                     up_mask = gr.Image(label="...or upload a mask (optional)", type="pil", image_mode="L", height=160)
                     label = class_dropdown("Class (optional)")
-            with gr.Row():
-                go = gr.Button("Inpaint", variant="primary", scale=4)
-                stop = gr.Button("Stop", scale=1)
+            go, stop = run_buttons("Inpaint")
             with gr.Row():
                 masked = gr.Image(label="Masked input", format="png")
                 out = gr.Image(label="Robust model", format="png")
                 std = gr.Image(label="Standard model", format="png")
             model.change(lambda m: refresh_classes(m, True), model, label, api_visibility="private")
-            ev = go.click(do_inpaint, [model, editor, up_mask, label, preset, compare, steps, eps, step_size],
-                          [masked, out, std], api_name="inpaint", concurrency_id="pgd")
-            stop.click(None, cancels=[ev], api_visibility="private")
+            wire(
+                go,
+                stop,
+                do_inpaint,
+                [model, editor, up_mask, label, preset, compare, steps, eps, step_size],
+                [masked, out, std],
+                "inpaint",
+            )
 
         with gr.Tab("Translate"):
-            gr.Markdown("Push a photo toward another class or domain (e.g. horse -> zebra with a 2-domain model, "
-                        "cat -> dog with CIFAR-10) inside a large L2 ball.")
+            gr.Markdown(
+                "Push a photo toward another class or domain (e.g. horse -> zebra with a 2-domain model, "
+                "cat -> dog with CIFAR-10) inside a large L2 ball."
+            )
             model, preset, compare, steps, eps, step_size = controls("translate")
             with gr.Row():
                 img = gr.Image(label="Photo", type="pil", image_mode=None, height=300)
                 target = class_dropdown("Target class / domain", blank_ok=False, value="dog")
-            with gr.Row():
-                go = gr.Button("Translate", variant="primary", scale=4)
-                stop = gr.Button("Stop", scale=1)
+            go, stop = run_buttons("Translate")
             with gr.Row():
                 out = gr.Image(label="Robust model", format="png")
                 std = gr.Image(label="Standard model", format="png")
             model.change(lambda m: refresh_classes(m, False), model, target, api_visibility="private")
-            ev = go.click(do_translate, [model, img, target, preset, compare, steps, eps, step_size], [out, std],
-                          api_name="translate", concurrency_id="pgd")
-            stop.click(None, cancels=[ev], api_visibility="private")
-            gr.Examples([[ex("cat.png"), "dog"], [ex("horse.png"), "deer"]], [img, target], [out, std],
-                        fn=lambda i, t: (yield from do_translate(DEFAULT_MODEL, i, t, "fast", False, None, None, None)),
-                        **LAZY)
+            wire(
+                go,
+                stop,
+                do_translate,
+                [model, img, target, preset, compare, steps, eps, step_size],
+                [out, std],
+                "translate",
+            )
+            gr.Examples(
+                [[ex("cat.png"), "dog"], [ex("horse.png"), "deer"]],
+                [img, target],
+                [out, std],
+                fn=lambda i, t: (yield from do_translate(DEFAULT_MODEL, i, t, "fast", False, None, None, None)),
+                **LAZY,
+            )
 
         with gr.Tab("Super-resolve"):
-            gr.Markdown("Upsample a small photo (nearest, the paper's start, or bicubic), then strengthen its "
-                        "class inside a small L2 ball. Give the high-resolution original to see PSNR of both.")
+            gr.Markdown(
+                "Upsample a small photo (nearest, the paper's start, or bicubic), then strengthen its "
+                "class inside a small L2 ball. Give the high-resolution original to see PSNR of both."
+            )
             model, preset, compare, steps, eps, step_size = controls("super_resolve")
             with gr.Row():
                 img = gr.Image(label="Small photo", type="pil", image_mode=None, height=200)
@@ -430,91 +552,131 @@ def build_demo() -> gr.Blocks:
                     factor = gr.Slider(2, 8, value=4, step=1, label="Factor")
                     start = gr.Radio(["nearest", "bicubic"], value="bicubic", label="Start")
                     original = gr.Image(label="High-resolution original (optional, for PSNR)", type="pil", height=160)
-            with gr.Row():
-                go = gr.Button("Super-resolve", variant="primary", scale=4)
-                stop = gr.Button("Stop", scale=1)
+            go, stop = run_buttons("Super-resolve")
             report = gr.Markdown()
             with gr.Row():
                 bic = gr.Image(label="Bicubic", format="png")
                 out = gr.Image(label="Robust model", format="png")
                 std = gr.Image(label="Standard model", format="png")
-            ev = go.click(do_super_resolve, [model, img, factor, start, original, preset, compare, steps, eps,
-                                             step_size], [bic, out, report, std], api_name="super_resolve", concurrency_id="pgd")
-            stop.click(None, cancels=[ev], api_visibility="private")
-            gr.Examples([[ex("ship_8px.png"), 4, "bicubic", ex("ship.png")]], [img, factor, start, original],
-                        [bic, out, report, std], fn=lambda i, f, s_, o: do_super_resolve(
-                            DEFAULT_MODEL, i, f, s_, o, "paper", False, None, None, None), **LAZY)
+            wire(
+                go,
+                stop,
+                do_super_resolve,
+                [model, img, factor, start, original, preset, compare, steps, eps, step_size],
+                [bic, out, report, std],
+                "super_resolve",
+            )
+            gr.Examples(
+                [[ex("ship_8px.png"), 4, "bicubic", ex("ship.png")]],
+                [img, factor, start, original],
+                [bic, out, report, std],
+                fn=lambda i, f, s_, o: do_super_resolve(DEFAULT_MODEL, i, f, s_, o, "paper", False, None, None, None),
+                **LAZY,
+            )
 
         with gr.Tab("Sketch -> image"):
-            gr.Markdown("Draw (or upload) a rough sketch; PGD turns it into something the classifier sees as the "
-                        "class.")
+            gr.Markdown(
+                "Draw (or upload) a rough sketch; PGD turns it into something the classifier sees as the class."
+            )
             model, preset, compare, steps, eps, step_size = controls("sketch")
             with gr.Row():
-                pad = gr.Sketchpad(label="Draw", type="pil", image_mode="RGBA", canvas_size=(256, 256),
-                                   brush=gr.Brush(default_size=12), layers=False, height=320)
+                pad = gr.Sketchpad(
+                    label="Draw",
+                    type="pil",
+                    image_mode="RGBA",
+                    canvas_size=(256, 256),
+                    brush=gr.Brush(default_size=12),
+                    layers=False,
+                    height=320,
+                )
                 with gr.Column():
                     uploaded = gr.Image(label="...or upload a drawing", type="pil", image_mode=None, height=200)
                     label = class_dropdown("Class (optional)")
-            with gr.Row():
-                go = gr.Button("Sketch -> image", variant="primary", scale=4)
-                stop = gr.Button("Stop", scale=1)
+            go, stop = run_buttons("Sketch -> image")
             with gr.Row():
                 out = gr.Image(label="Robust model", format="png")
                 std = gr.Image(label="Standard model", format="png")
             model.change(lambda m: refresh_classes(m, True), model, label, api_visibility="private")
-            ev = go.click(do_sketch, [model, pad, uploaded, label, preset, compare, steps, eps, step_size], [out, std],
-                          api_name="sketch", concurrency_id="pgd")
-            stop.click(None, cancels=[ev], api_visibility="private")
-            gr.Examples([[ex("sketch_ship.png"), "ship"], [ex("sketch_car.png"), "automobile"]], [uploaded, label],
-                        [out, std], fn=lambda u, lab: (yield from do_sketch(DEFAULT_MODEL, None, u, lab, "fast", False,
-                                                                            None, None, None)), **LAZY)
+            wire(
+                go,
+                stop,
+                do_sketch,
+                [model, pad, uploaded, label, preset, compare, steps, eps, step_size],
+                [out, std],
+                "sketch",
+            )
+            gr.Examples(
+                [[ex("sketch_ship.png"), "ship"], [ex("sketch_car.png"), "automobile"]],
+                [uploaded, label],
+                [out, std],
+                fn=lambda u, lab: (yield from do_sketch(DEFAULT_MODEL, None, u, lab, "fast", False, None, None, None)),
+                **LAZY,
+            )
 
         with gr.Tab("Paint features"):
-            gr.Markdown("Paint a region, pick one of the classifier's penultimate features (the ones most active "
-                        "there are suggested, with a preview of what each adds) and PGD paints it in. *Stack* "
-                        "makes the result the next edit's photo.")
+            gr.Markdown(
+                "Paint a region, pick one of the classifier's penultimate features (the ones most active "
+                "there are suggested, with a preview of what each adds) and PGD paints it in. *Stack* "
+                "makes the result the next edit's photo."
+            )
             model, preset, compare, steps, eps, step_size = controls("paint")
             with gr.Row():
-                editor = gr.ImageEditor(label="Photo - paint the region", type="pil", image_mode="RGBA",
-                                        format="png", layers=False, transforms=(), sources=("upload", "clipboard"),
-                                        brush=gr.Brush(colors=["#00ffff"], color_mode="fixed"), height=360)
+                editor = photo_editor("Photo - paint the region", "#00ffff")
                 with gr.Column():
                     up_mask = gr.Image(label="...or upload a mask (optional)", type="pil", image_mode="L", height=160)
                     feat = gr.Dropdown([], value=None, label="Feature index", allow_custom_value=True)
                     suggest = gr.Button("Suggest features")
             thumbs = gr.Gallery(label="What each suggested feature adds", format="png", columns=6, height=160)
-            with gr.Row():
-                go = gr.Button("Paint", variant="primary", scale=4)
-                stop = gr.Button("Stop", scale=1)
+            go, stop = run_buttons("Paint")
             with gr.Row():
                 out = gr.Image(label="Robust model", format="png", type="pil")
                 std = gr.Image(label="Standard model", format="png")
             stack = gr.Button("Stack: use the result as the photo")
-            suggest.click(do_suggest, [model, editor, up_mask], [feat, thumbs], api_visibility="undocumented",
-                          concurrency_id="pgd")
-            ev = go.click(do_paint, [model, editor, up_mask, feat, preset, compare, steps, eps, step_size], [out, std],
-                          api_name="paint", concurrency_id="pgd")
+            suggest.click(
+                do_suggest,
+                [model, editor, up_mask],
+                [feat, thumbs],
+                api_visibility="undocumented",
+                concurrency_id="pgd",
+            )
+            wire(
+                go,
+                stop,
+                do_paint,
+                [model, editor, up_mask, feat, preset, compare, steps, eps, step_size],
+                [out, std],
+                "paint",
+            )
             stack.click(stack_edit, out, editor, api_visibility="private")
-            stop.click(None, cancels=[ev], api_visibility="private")
 
         with gr.Tab("Visualize a class"):
-            gr.Markdown("Large-eps targeted PGD from any image toward a class (the paper's Fig. 2): a robust "
-                        "model's gradient paints the class in; a standard model's barely changes the image.")
+            gr.Markdown(
+                "Large-eps targeted PGD from any image toward a class (the paper's Fig. 2): a robust "
+                "model's gradient paints the class in; a standard model's barely changes the image."
+            )
             model, preset, compare, steps, eps, step_size = controls("visualize")
             with gr.Row():
                 img = gr.Image(label="Start image", type="pil", image_mode=None, height=260)
                 target = class_dropdown("Target class", blank_ok=False, value="frog")
-            with gr.Row():
-                go = gr.Button("Visualize", variant="primary", scale=4)
-                stop = gr.Button("Stop", scale=1)
+            go, stop = run_buttons("Visualize")
             out = gr.Gallery(label="Robust model: start -> target", format="png", columns=5, height=200)
             std = gr.Gallery(label="Standard model", format="png", columns=5, height=200)
             model.change(lambda m: refresh_classes(m, False), model, target, api_visibility="private")
-            ev = go.click(do_visualize, [model, img, target, preset, compare, steps, eps, step_size], [out, std],
-                          api_name="visualize", concurrency_id="pgd")
-            stop.click(None, cancels=[ev], api_visibility="private")
-            gr.Examples([[ex("cat.png"), "frog"], [ex("ship.png"), "airplane"]], [img, target], [out, std],
-                        fn=lambda i, t: do_visualize(DEFAULT_MODEL, i, t, "paper", False, None, None, None), **LAZY)
+            wire(
+                go,
+                stop,
+                do_visualize,
+                [model, img, target, preset, compare, steps, eps, step_size],
+                [out, std],
+                "visualize",
+            )
+            gr.Examples(
+                [[ex("cat.png"), "frog"], [ex("ship.png"), "airplane"]],
+                [img, target],
+                [out, std],
+                fn=lambda i, t: do_visualize(DEFAULT_MODEL, i, t, "paper", False, None, None, None),
+                **LAZY,
+            )
     # all PGD events share one queue (concurrency_id "pgd"): one job at a time on a 2-vCPU box, a bounded line
     demo.queue(default_concurrency_limit=1, max_size=16)
     return demo

@@ -7,6 +7,7 @@ For each test image a square patch (~10% of the image) is mean-filled; we run th
 the paper's schedule (720 constant steps) and with shorter linearly decaying schedules, and print the mean
 final objective and the wall time of each. Same primitive, same objective: only steps/step size differ.
 """
+
 import argparse
 import sys
 import time
@@ -31,14 +32,16 @@ def main():
     args = ap.parse_args()
     model = synth.load_model(args.model)
     s = model.input_size
-    files = sorted(Path(args.images).rglob("*.jpg"))[:: max(1, len(list(Path(args.images).rglob("*.jpg"))) // args.n)][:args.n]
+    files = sorted(Path(args.images).rglob("*.jpg"))[:: max(1, len(list(Path(args.images).rglob("*.jpg"))) // args.n)][
+        : args.n
+    ]
     x = torch.cat([resize(to_tensor(load_image(f)), s) for f in files])
     g = torch.Generator().manual_seed(0)
     side = round(s * 0.316)  # 10% of the area
     m = torch.zeros(len(x), 1, s, s)
     for i in range(len(x)):
         r, c = torch.randint(0, s - side + 1, (2,), generator=g).tolist()
-        m[i, :, r:r + side, c:c + side] = 1
+        m[i, :, r : r + side, c : c + side] = 1
     xc = x * (1 - m) + x.mean(dim=(2, 3), keepdim=True) * m
     with torch.no_grad():
         y = model.logits(xc).argmax(1)
@@ -57,8 +60,9 @@ def main():
     print("| schedule | eps | first step | final objective (mean) | time (s) |\n|---|---|---|---|---|")
     for name, p in rows:
         t = time.perf_counter()
-        out = pgd(f, xc, eps=p["eps"], step_size=p["step_size"], steps=p["steps"], schedule=p["schedule"],
-                  use_best=True)
+        out = pgd(
+            f, xc, eps=p["eps"], step_size=p["step_size"], steps=p["steps"], schedule=p["schedule"], use_best=True
+        )
         dt = time.perf_counter() - t
         with torch.no_grad():
             val = f(out).mean().item()

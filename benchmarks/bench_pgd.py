@@ -6,6 +6,7 @@ Rows: the naive path (fp32, parameters requiring grad, NCHW) vs synth's path (bf
 supports it, channels_last, no parameter gradients). Random weights: speed does not depend on them.
 Also checks that bf16 does not change results: final class loss of a 10-step PGD run, fp32 vs bf16.
 """
+
 import argparse
 import sys
 import time
@@ -43,8 +44,10 @@ def main():
     fast = RobustModel(args.arch, 1000, input_size=args.size).eval()
     fast.load_state_dict(naive.state_dict())
     fast.requires_grad_(False).to(memory_format=torch.channels_last)
-    print(f"{args.arch} {args.size}x{args.size}, {torch.get_num_threads()} threads, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}\n")
+    print(
+        f"{args.arch} {args.size}x{args.size}, {torch.get_num_threads()} threads, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}\n"
+    )
     print("| batch | fp32 naive (ms/img-step) | synth path (ms/img-step) | speed-up |")
     print("|---|---|---|---|")
     for b in args.batches:
@@ -68,8 +71,10 @@ def main():
     b = pgd(loss, x, eps=10.0, step_size=1.0, steps=10, precision="bf16")
     with torch.no_grad():
         la, lb = loss(a), loss(b)
-    print(f"10-step PGD final loss (start {l0.mean():.3f}): fp32 {la.mean():.4f}, bf16 {lb.mean():.4f}, "
-          f"max |diff| {(la - lb).abs().max():.4f}; max pixel diff {(a - b).abs().max():.4f}")
+    print(
+        f"10-step PGD final loss (start {l0.mean():.3f}): fp32 {la.mean():.4f}, bf16 {lb.mean():.4f}, "
+        f"max |diff| {(la - lb).abs().max():.4f}; max pixel diff {(a - b).abs().max():.4f}"
+    )
 
 
 if __name__ == "__main__":

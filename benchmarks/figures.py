@@ -3,6 +3,7 @@
 - generate.png: samples per class from the robust model and from its standard twin (same seeds, same settings)
 - tasks.png:    inpainting, super-resolution, translation, sketch and class visualization on the shipped examples
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -68,11 +69,18 @@ def main():
     sketch = Image.open(ex / "sketch_car.png").convert("RGB")
     rows = [
         [cat, masked, synth.inpaint(robust, cat, mask), synth.inpaint(standard, cat, mask)],
-        [small.resize((32, 32), Image.Resampling.NEAREST), small.resize((32, 32), Image.Resampling.BICUBIC),
-         synth.super_resolve(robust, small, 4, start="bicubic"), ship],
+        [
+            small.resize((32, 32), Image.Resampling.NEAREST),
+            small.resize((32, 32), Image.Resampling.BICUBIC),
+            synth.super_resolve(robust, small, 4, start="bicubic"),
+            ship,
+        ],
         [cat, synth.translate(robust, cat, target="dog"), synth.translate(standard, cat, target="dog")],
-        [sketch, synth.sketch_to_image(robust, sketch, label="automobile"),
-         synth.sketch_to_image(standard, sketch, label="automobile")],
+        [
+            sketch,
+            synth.sketch_to_image(robust, sketch, label="automobile"),
+            synth.sketch_to_image(standard, sketch, label="automobile"),
+        ],
         synth.visualize(robust, cat, target="frog"),
     ]
     labels = ["inpaint", "super-res x4", "cat -> dog", "sketch: car", "cat -> frog"]

@@ -2,18 +2,53 @@
 
 One primitive (`pgd`), composable objectives, one model loader, and the paper's tasks.
 """
+
 from .images import ImageError, load_image, load_mask, mask_from_layers
 from .models import DEFAULT_MODEL, ModelLoadError, RobustModel, list_models, load_model, standard_twin
 from .objectives import Objective, class_loss, feature, masked_fidelity
 from .pgd import Step, pgd
 from .seeds import SeedBank, fit_seed_bank, generic_seed
-from .tasks import (classify, generate, inpaint, paint_features, sketch_to_image, super_resolve, task_params,
-                    top_features, translate, visualize)
+from .tasks import (
+    classify,
+    generate,
+    inpaint,
+    paint_features,
+    sketch_to_image,
+    super_resolve,
+    task_params,
+    top_features,
+    translate,
+    visualize,
+)
 
 __all__ = [
-    "pgd", "Step", "Objective", "class_loss", "feature", "masked_fidelity",
-    "RobustModel", "load_model", "list_models", "standard_twin", "DEFAULT_MODEL", "ModelLoadError",
-    "SeedBank", "fit_seed_bank", "generic_seed", "ImageError", "load_image", "load_mask", "mask_from_layers",
-    "generate", "inpaint", "super_resolve", "translate", "sketch_to_image", "paint_features", "visualize",
-    "classify", "top_features", "task_params",
+    "pgd",
+    "Step",
+    "Objective",
+    "class_loss",
+    "feature",
+    "masked_fidelity",
+    "RobustModel",
+    "load_model",
+    "list_models",
+    "standard_twin",
+    "DEFAULT_MODEL",
+    "ModelLoadError",
+    "SeedBank",
+    "fit_seed_bank",
+    "generic_seed",
+    "ImageError",
+    "load_image",
+    "load_mask",
+    "mask_from_layers",
+    "generate",
+    "inpaint",
+    "super_resolve",
+    "translate",
+    "sketch_to_image",
+    "paint_features",
+    "visualize",
+    "classify",
+    "top_features",
+    "task_params",
 ]

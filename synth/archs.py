@@ -5,6 +5,7 @@ Every network here exposes the same three-stage interface used by `RobustModel`:
 ``head(z)`` (pool + flatten -> penultimate vector) and ``fc``/``linear`` (the classifier).
 That lets `features(..., fake_relu=True)` replace exactly the one ReLU the authors replaced.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,6 +31,7 @@ def final_relu(z: torch.Tensor, fake_relu: bool) -> torch.Tensor:
 
 
 # --- CIFAR ResNet (He et al. 2016, "ResNet-20/32/56", optional width multiplier) -----------------
+
 
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
@@ -85,6 +87,7 @@ class CifarResNet(nn.Module):
 
 # --- torchvision ResNets, with the same trunk/head split ------------------------------------------
 
+
 def _tv_trunk(net: tv_resnet.ResNet, x):
     x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
     x = net.layer3(net.layer2(net.layer1(x)))
@@ -131,7 +134,7 @@ def cifar_arch_params(name: str) -> tuple[int, int] | None:
     """'cifar_resnet20' -> (20, 1); 'cifar_resnet20x2' -> (20, 2); other names -> None."""
     if not name.startswith("cifar_resnet"):
         return None
-    rest = name[len("cifar_resnet"):]
+    rest = name[len("cifar_resnet") :]
     depth, _, width = rest.partition("x")
     try:
         return int(depth), int(width or 1)

@@ -1,4 +1,5 @@
 """Command line: python -m synth {generate,inpaint,super-resolve,translate,sketch,paint,visualize,models}."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,16 @@ COMMANDS = {
 
 
 def _common(p: argparse.ArgumentParser, needs_input=True, mask=False):
-    p.add_argument("--model", default=None, help=f"preset, Hub REPO_ID[:FILENAME] or local path (default: {DEFAULT_MODEL})")
+    p.add_argument(
+        "--model", default=None, help=f"preset, Hub REPO_ID[:FILENAME] or local path (default: {DEFAULT_MODEL})"
+    )
     p.add_argument("--out", default="out", help="output folder for PNG files (default: out)")
     if needs_input:
         p.add_argument("--input", required=True, help="an image file, or a folder processed as a batch")
     if mask:
-        p.add_argument("--mask", required=True, help="mask file (white = region), or a folder of masks matched by file name")
+        p.add_argument(
+            "--mask", required=True, help="mask file (white = region), or a folder of masks matched by file name"
+        )
     p.add_argument("--preset", choices=tasks.PRESETS, default=None, help="paper settings or the fast schedule")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--eps", type=float, default=None, help="L2 radius in [0,1]-pixel units")
@@ -102,6 +107,7 @@ def _progress(total_desc: str):
         bar.total = step.steps
         bar.update(1)
         bar.set_postfix(loss=f"{float(step.loss.mean()):.3f}")
+
     return cb, bar
 
 
@@ -113,8 +119,14 @@ def run(args) -> list[Path]:
     model = load_model(args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    kw = dict(preset=args.preset, steps=args.steps, eps=args.eps, step_size=args.step_size, seed=args.seed,
-              precision=args.precision)
+    kw = dict(
+        preset=args.preset,
+        steps=args.steps,
+        eps=args.eps,
+        step_size=args.step_size,
+        seed=args.seed,
+        precision=args.precision,
+    )
     written = []
     cb, bar = _progress(args.command)
     kw["callback"] = cb
@@ -141,7 +153,7 @@ def run(args) -> list[Path]:
         masks = _masks(args.mask, files) if hasattr(args, "mask") else [None] * len(files)
         bs = max(1, args.batch_size)
         for s in range(0, len(files), bs):
-            chunk, mchunk = files[s:s + bs], masks[s:s + bs]
+            chunk, mchunk = files[s : s + bs], masks[s : s + bs]
             if args.command == "inpaint":
                 res = tasks.inpaint(model, chunk, mchunk, label=args.label, **kw)
             elif args.command == "paint":

@@ -1,4 +1,5 @@
 """Image and mask I/O with clear errors: any PIL mode in, RGB [0,1] tensors inside, PIL out."""
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,9 @@ def load_mask(src, size: tuple[int, int]) -> torch.Tensor:
     img = _open(src)
     img = ImageOps.exif_transpose(img)
     if img.size != tuple(size):
-        raise ImageError(f"mask is {img.width}x{img.height} but the image is {size[0]}x{size[1]}; "
-                         "a mask must have the image's size")
+        raise ImageError(
+            f"mask is {img.width}x{img.height} but the image is {size[0]}x{size[1]}; a mask must have the image's size"
+        )
     if img.mode == "P":
         img = img.convert("RGBA")
     if "A" in img.getbands() and img.getchannel("A").getextrema()[0] < 255:
@@ -117,8 +119,11 @@ def resize(x: torch.Tensor, size, mode: str = "bicubic", clamp: bool = True) -> 
 
 def resize_mask(m: torch.Tensor, size) -> torch.Tensor:
     """Binary mask resize that keeps thin strokes: a cell is masked if any of its area is."""
-    return (resize(m, size, "area") > 0).float() if m.shape[-1] > (size if isinstance(size, int) else size[1]) \
+    return (
+        (resize(m, size, "area") > 0).float()
+        if m.shape[-1] > (size if isinstance(size, int) else size[1])
         else (resize(m, size, "nearest") > 0).float()
+    )
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -150,5 +155,5 @@ def mask_from_layers(layers, size: tuple[int, int], background=None, threshold: 
             bg = load_image(background).resize(size)
             painted |= (np.abs(np.asarray(img.convert("RGB"), np.int16) - np.asarray(bg, np.int16)) > 8).any(-1)
         else:
-            painted |= (np.asarray(img.convert("L")) > 0)
+            painted |= np.asarray(img.convert("L")) > 0
     return Image.fromarray((painted * 255).astype(np.uint8), "L")

@@ -1,11 +1,12 @@
 """One model wrapper (normalisation inside, [0,1] NCHW in) and one loader for every source.
 
-    load_model()                                   -> the embedded robust CIFAR-10 model
-    load_model("imagenet-resnet50-l2-eps3")        -> a preset (see PRESETS)
-    load_model("madrylab/robust-imagenet-models:resnet18_l2_eps3.ckpt")   -> any Hub file
-    load_model("user/robust-cifar10")              -> a Hub repo in our format
-    load_model("path/to/folder" | "path/to/file.ckpt")
+load_model()                                   -> the embedded robust CIFAR-10 model
+load_model("imagenet-resnet50-l2-eps3")        -> a preset (see PRESETS)
+load_model("madrylab/robust-imagenet-models:resnet18_l2_eps3.ckpt")   -> any Hub file
+load_model("user/robust-cifar10")              -> a Hub repo in our format
+load_model("path/to/folder" | "path/to/file.ckpt")
 """
+
 from __future__ import annotations
 
 import difflib
@@ -35,7 +36,10 @@ SEEDS_FILE = "seeds.safetensors"
 
 # name -> (source, description). Sources: a folder inside the package, or "repo:file@revision".
 PRESETS: dict[str, tuple[str, str]] = {
-    "cifar10-resnet20-l2-eps0.5": ("local:robust-cifar10", "embedded robust CIFAR-10 ResNet-20 (L2, eps 0.5) - the default"),
+    "cifar10-resnet20-l2-eps0.5": (
+        "local:robust-cifar10",
+        "embedded robust CIFAR-10 ResNet-20 (L2, eps 0.5) - the default",
+    ),
     "cifar10-resnet20-standard": ("local:standard-cifar10", "embedded standard (eps 0) twin of the default"),
 }
 for _arch in ("resnet18", "resnet50", "wide_resnet50_2"):
@@ -139,7 +143,7 @@ class RobustModel(
         if name in lowered:
             return lowered.index(name)
         close = difflib.get_close_matches(name, lowered, n=5, cutoff=0.6)
-        close += [c for c in lowered if name and name in c and c not in close][:5 - len(close)]
+        close += [c for c in lowered if name and name in c and c not in close][: 5 - len(close)]
         hint = f"; did you mean {', '.join(repr(self.class_names[lowered.index(c)]) for c in close)}?" if close else ""
         raise ValueError(f"unknown class {label!r} for this {self.dataset} model{hint}")
 
@@ -150,12 +154,30 @@ class RobustModel(
             self.seed_bank.save(Path(save_directory) / SEEDS_FILE)
 
     @classmethod
-    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
-                         map_location="cpu", strict=True, **model_kwargs):
+    def _from_pretrained(
+        cls,
+        *,
+        model_id,
+        revision,
+        cache_dir,
+        force_download,
+        local_files_only,
+        token,
+        map_location="cpu",
+        strict=True,
+        **model_kwargs,
+    ):
         model = super()._from_pretrained(
-            model_id=model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
-            local_files_only=local_files_only, token=token, map_location=map_location, strict=True,
-            **model_kwargs)
+            model_id=model_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            map_location=map_location,
+            strict=True,
+            **model_kwargs,
+        )
         from .seeds import SeedBank
 
         try:
@@ -163,8 +185,14 @@ class RobustModel(
                 path = os.path.join(model_id, SEEDS_FILE)
                 path = path if os.path.exists(path) else None
             else:
-                path = hf_hub_download(model_id, SEEDS_FILE, revision=revision, cache_dir=cache_dir,
-                                       token=token, local_files_only=local_files_only)
+                path = hf_hub_download(
+                    model_id,
+                    SEEDS_FILE,
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    token=token,
+                    local_files_only=local_files_only,
+                )
         except (EntryNotFoundError, LocalEntryNotFoundError):
             path = None
         model.seed_bank = SeedBank.load(path) if path else None
@@ -179,19 +207,24 @@ def _prepare(model: RobustModel, name: str) -> RobustModel:
 
 # --- madrylab (robustness library) checkpoints -------------------------------------------------
 
+
 def _infer_tv_arch(sd: dict[str, torch.Tensor]) -> str:
     """Guess the torchvision ResNet from state-dict keys (block type, blocks per stage, width)."""
     if "conv1.weight" not in sd or "fc.weight" not in sd:
-        raise ModelLoadError("checkpoint is not a torchvision-style ResNet (no conv1/fc keys); "
-                             f"supported architectures: {', '.join(TV_ARCHS)}")
+        raise ModelLoadError(
+            "checkpoint is not a torchvision-style ResNet (no conv1/fc keys); "
+            f"supported architectures: {', '.join(TV_ARCHS)}"
+        )
     bottleneck = "layer1.0.conv3.weight" in sd
     layers = [len({k.split(".")[1] for k in sd if k.startswith(f"layer{i}.")}) for i in range(1, 5)]
     width = sd["layer1.0.conv1.weight"].shape[0] if bottleneck else 64
     for name, (block, lay, wpg) in TV_ARCHS.items():
         if lay == layers and (block.__name__ == "Bottleneck") == bottleneck and (not bottleneck or wpg == width):
             return name
-    raise ModelLoadError(f"unsupported ResNet layout: {'bottleneck' if bottleneck else 'basic'} blocks "
-                         f"{layers}, width {width}; supported: {', '.join(TV_ARCHS)}")
+    raise ModelLoadError(
+        f"unsupported ResNet layout: {'bottleneck' if bottleneck else 'basic'} blocks "
+        f"{layers}, width {width}; supported: {', '.join(TV_ARCHS)}"
+    )
 
 
 def read_torch_checkpoint(path: str | os.PathLike) -> dict:
@@ -206,7 +239,8 @@ def read_torch_checkpoint(path: str | os.PathLike) -> dict:
         raise ModelLoadError(
             f"refusing to load {path}: it is not a plain-tensor checkpoint that can be read safely "
             f"(torch.load(weights_only=True) said: {detail}). synth never unpickles code. Re-save the file "
-            f"as plain tensors (e.g. torch.save({{'model': sd}}) with a trusted torch) and try again.") from None
+            f"as plain tensors (e.g. torch.save({{'model': sd}}) with a trusted torch) and try again."
+        ) from None
 
 
 def madrylab_state_dict(ckpt: dict) -> tuple[dict, tuple | None, tuple | None]:
@@ -216,11 +250,11 @@ def madrylab_state_dict(ckpt: dict) -> tuple[dict, tuple | None, tuple | None]:
     sd = ckpt.get("model", ckpt.get("state_dict", ckpt))
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ModelLoadError("checkpoint has no state dict of tensors under 'model' or 'state_dict'")
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    sd = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in sd.items()}
     mean = sd.get("normalizer.new_mean")
     std = sd.get("normalizer.new_std")
     if any(k.startswith("model.") for k in sd):
-        sd = {k[len("model."):]: v for k, v in sd.items() if k.startswith("model.")}
+        sd = {k[len("model.") :]: v for k, v in sd.items() if k.startswith("model.")}
     else:  # plain classifier state dict
         sd = {k: v for k, v in sd.items() if not k.startswith(("attacker.", "normalizer."))}
     to_tuple = lambda t: tuple(float(v) for v in t.flatten()) if t is not None else None  # noqa: E731
@@ -243,8 +277,10 @@ def from_madrylab(ckpt: dict, *, arch: str | None = None, eps: float = 0.0, name
     try:
         model.net.load_state_dict(sd, strict=True)
     except RuntimeError as e:
-        raise ModelLoadError(f"checkpoint does not match architecture {arch}: {str(e).splitlines()[0]} "
-                             f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else ''}") from None
+        raise ModelLoadError(
+            f"checkpoint does not match architecture {arch}: {str(e).splitlines()[0]} "
+            f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else ''}"
+        ) from None
     return model
 
 
@@ -267,17 +303,19 @@ def _load_file(path: str, name: str) -> RobustModel:
 
 
 def _offline_hint(what: str) -> str:
-    return (f"could not get {what} from the Hugging Face Hub: it is not in the local cache and the Hub "
-            "cannot be reached (offline, or HF_HUB_OFFLINE=1). Connect once to download it (it is cached "
-            "afterwards), set HF_HOME to a cache that has it, or pass a local path; "
-            f"the embedded model ({DEFAULT_MODEL}) always works offline.")
+    return (
+        f"could not get {what} from the Hugging Face Hub: it is not in the local cache and the Hub "
+        "cannot be reached (offline, or HF_HUB_OFFLINE=1). Connect once to download it (it is cached "
+        "afterwards), set HF_HOME to a cache that has it, or pass a local path; "
+        f"the embedded model ({DEFAULT_MODEL}) always works offline."
+    )
 
 
 def _load_uncached(spec: str) -> RobustModel:
     if spec in PRESETS:
         src = PRESETS[spec][0]
         if src.startswith("local:"):
-            folder = PRETRAINED_DIR / src[len("local:"):]
+            folder = PRETRAINED_DIR / src[len("local:") :]
             if not (folder / "config.json").exists():
                 raise ModelLoadError(f"the embedded model {spec!r} is missing from {folder}; reinstall synth")
             return RobustModel.from_pretrained(str(folder))
@@ -285,19 +323,24 @@ def _load_uncached(spec: str) -> RobustModel:
     if os.path.exists(spec):
         if os.path.isdir(spec):
             if not os.path.exists(os.path.join(spec, "config.json")):
-                raise ModelLoadError(f"{spec} is a folder without config.json: not a synth model folder "
-                                     "(expected config.json + model.safetensors, as written by training.export)")
+                raise ModelLoadError(
+                    f"{spec} is a folder without config.json: not a synth model folder "
+                    "(expected config.json + model.safetensors, as written by training.export)"
+                )
             try:
                 return RobustModel.from_pretrained(spec)
             except (OSError, ValueError, RuntimeError) as e:
                 raise ModelLoadError(f"could not load model folder {spec}: {e}") from None
         return _load_file(spec, spec)
-    looks_like_path = spec.startswith((".", "/", "~")) or spec.endswith((".ckpt", ".pt", ".pth", ".safetensors")) and ":" not in spec
+    looks_like_path = (
+        spec.startswith((".", "/", "~")) or spec.endswith((".ckpt", ".pt", ".pth", ".safetensors")) and ":" not in spec
+    )
     if looks_like_path or spec.count("/") != 1 and ":" not in spec:
         close = difflib.get_close_matches(spec, list(PRESETS), n=3)
-        raise ModelLoadError(f"no model {spec!r}: not a preset, an existing path, or a Hub REPO_ID[:FILENAME]"
-                             + (f"; did you mean {', '.join(close)}?" if close else
-                                f"; presets: {', '.join(PRESETS)}"))
+        raise ModelLoadError(
+            f"no model {spec!r}: not a preset, an existing path, or a Hub REPO_ID[:FILENAME]"
+            + (f"; did you mean {', '.join(close)}?" if close else f"; presets: {', '.join(PRESETS)}")
+        )
     repo, _, rest = spec.partition(":")
     filename, _, revision = rest.partition("@")
     if "@" in repo:
@@ -310,8 +353,9 @@ def _load_uncached(spec: str) -> RobustModel:
     except LocalEntryNotFoundError:
         raise ModelLoadError(_offline_hint(spec)) from None
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as e:
-        raise ModelLoadError(f"{spec}: not found on the Hub ({type(e).__name__}); check the repo id, file name "
-                             "and your access token") from None
+        raise ModelLoadError(
+            f"{spec}: not found on the Hub ({type(e).__name__}); check the repo id, file name and your access token"
+        ) from None
     except OSError as e:  # network errors surface as requests/httpx OSErrors
         raise ModelLoadError(_offline_hint(spec) + f" ({e})") from None
 
@@ -337,5 +381,8 @@ def list_models() -> dict[str, str]:
 
 
 def warn_no_seeds(model: RobustModel) -> None:
-    warnings.warn(f"model {model.name!r} ships no seed bank: using the generic seed "
-                  "(smooth Gaussian noise around grey, see synth.seeds.generic_seed)", stacklevel=3)
+    warnings.warn(
+        f"model {model.name!r} ships no seed bank: using the generic seed "
+        "(smooth Gaussian noise around grey, see synth.seeds.generic_seed)",
+        stacklevel=3,
+    )

@@ -1,8 +1,9 @@
 """Objectives as small composable values (after lucent): `obj(model, x)` -> one loss per example.
 
-    class_loss(y) + 10 * masked_fidelity(ref, m)          # inpainting (minimised)
-    0.1 * feature(k) - 90 * masked_fidelity(ref, m)       # feature painting (maximised)
+class_loss(y) + 10 * masked_fidelity(ref, m)          # inpainting (minimised)
+0.1 * feature(k) - 90 * masked_fidelity(ref, m)       # feature painting (maximised)
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -40,22 +41,28 @@ class Objective:
 
 def class_loss(labels: torch.Tensor, fake_relu: bool = False) -> Objective:
     """Per-example cross-entropy to `labels` (minimise it to strengthen the class)."""
+
     def fn(model, x):
         return F.cross_entropy(model.logits(x, fake_relu=fake_relu).float(), labels.to(x.device), reduction="none")
+
     return Objective(fn, "class_loss")
 
 
 def feature(index: int | torch.Tensor, fake_relu: bool = True) -> Objective:
     """Activation of one penultimate-layer feature (per example index allowed)."""
+
     def fn(model, x):
         rep = model.features(x, fake_relu=fake_relu).float()
         idx = torch.as_tensor(index, device=x.device).long().view(-1, 1).expand(len(x), 1)
         return rep.gather(1, idx)[:, 0]
+
     return Objective(fn, f"feature[{index if isinstance(index, int) else '...'}]")
 
 
 def masked_fidelity(ref: torch.Tensor, mask: torch.Tensor) -> Objective:
     """mean over C,H,W of ((x - ref) * (1 - mask))^2 - the authors' penalty (mean over all positions)."""
+
     def fn(model, x):
         return (((x - ref) * (1 - mask)) ** 2).flatten(1).mean(1)
+
     return Objective(fn, "masked_fidelity")

@@ -6,6 +6,7 @@
 as in the authors' `robustness` library (`Attacker`, `L2Step`). Every synthesis task, the training attack
 and the robustness evaluation call `pgd`; none has a loop of its own.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,10 +36,12 @@ def _flat_norm(t: torch.Tensor) -> torch.Tensor:
 
 def l2_ball(centre: torch.Tensor, eps: float | torch.Tensor) -> Projection:
     """Shrink x - centre per example to L2 norm <= eps (torch.renorm semantics: never enlarges)."""
+
     def project(x):
         d = x - centre
         n = _flat_norm(d)
         return centre + d * torch.clamp(eps / (n + 1e-12), max=1.0)
+
     return project
 
 

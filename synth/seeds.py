@@ -5,6 +5,7 @@ sample, clamp to [0,1] and nearest-upsample. A full covariance is 354 MB per Ima
 keeps the mean plus the top-`rank` principal directions (fp16) and one isotropic residual variance:
     Sigma ~= U U^T + s^2 I,    s^2 = (unexplained variance) / d + 1e-4.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -17,9 +18,9 @@ from safetensors.torch import load_file, save_file
 
 class SeedBank:
     def __init__(self, mean: torch.Tensor, factors: torch.Tensor, sigma: torch.Tensor, grain: int):
-        self.mean = mean          # (K, C, h, w)
-        self.factors = factors    # (K, r, C*h*w): rows are sqrt(eigenvalue) * eigenvector
-        self.sigma = sigma        # (K,)
+        self.mean = mean  # (K, C, h, w)
+        self.factors = factors  # (K, r, C*h*w): rows are sqrt(eigenvalue) * eigenvector
+        self.sigma = sigma  # (K,)
         self.grain = int(grain)
 
     @property
@@ -27,8 +28,16 @@ class SeedBank:
         return self.mean.shape[0]
 
     @classmethod
-    def fit(cls, images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, grain: int = 1,
-            rank: int = 32, jitter: float = 1e-4) -> "SeedBank":
+    def fit(
+        cls,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        num_classes: int,
+        *,
+        grain: int = 1,
+        rank: int = 32,
+        jitter: float = 1e-4,
+    ) -> "SeedBank":
         """Fit from images in [0,1] (N,C,H,W) and integer labels (N,)."""
         x = F.avg_pool2d(images.float(), grain) if grain > 1 else images.float()
         _, c, h, w = x.shape
@@ -63,8 +72,15 @@ class SeedBank:
         return F.interpolate(x, scale_factor=self.grain, mode="nearest") if self.grain > 1 else x
 
     def save(self, path: str | Path) -> None:
-        save_file({"mean": self.mean.contiguous(), "factors": self.factors.contiguous(),
-                   "sigma": self.sigma.contiguous(), "grain": torch.tensor([self.grain])}, str(path))
+        save_file(
+            {
+                "mean": self.mean.contiguous(),
+                "factors": self.factors.contiguous(),
+                "sigma": self.sigma.contiguous(),
+                "grain": torch.tensor([self.grain]),
+            },
+            str(path),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "SeedBank":
@@ -72,16 +88,26 @@ class SeedBank:
         return cls(t["mean"], t["factors"], t["sigma"], int(t["grain"][0]))
 
 
-def fit_seed_bank(folder: str | Path, size: int, *, grain: int | None = None, rank: int = 32,
-                  per_class: int = 1000, classes: list[str] | None = None) -> SeedBank:
+def fit_seed_bank(
+    folder: str | Path,
+    size: int,
+    *,
+    grain: int | None = None,
+    rank: int = 32,
+    per_class: int = 1000,
+    classes: list[str] | None = None,
+) -> SeedBank:
     """Fit a SeedBank from an image folder with one sub-folder per class (ImageFolder layout, sorted names,
     or `classes` to fix the order). Images are resized and centre-cropped to `size`; `grain` defaults to the
     authors' 1 (<= 64 px) or 4 (larger)."""
     from torchvision.datasets import ImageFolder
     from torchvision.transforms import CenterCrop, Compose, Resize, ToTensor
 
-    ds = ImageFolder(str(folder), transform=Compose([Resize(size), CenterCrop(size), ToTensor()]),
-                     loader=lambda p: __import__("synth.images", fromlist=["load_image"]).load_image(p))
+    ds = ImageFolder(
+        str(folder),
+        transform=Compose([Resize(size), CenterCrop(size), ToTensor()]),
+        loader=lambda p: __import__("synth.images", fromlist=["load_image"]).load_image(p),
+    )
     names = classes or ds.classes
     missing = [c for c in names if c not in ds.class_to_idx]
     if missing:
@@ -106,7 +132,10 @@ def generic_seed(n: int, size: int, generator: torch.Generator | None = None, gr
 def seeds_for(model, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     bank = getattr(model, "seed_bank", None)
     if bank is None:
-        warnings.warn(f"model {getattr(model, 'name', '?')!r} has no seed bank: using the generic seed "
-                      "(grey + low-resolution Gaussian noise, synth.seeds.generic_seed)", stacklevel=3)
+        warnings.warn(
+            f"model {getattr(model, 'name', '?')!r} has no seed bank: using the generic seed "
+            "(grey + low-resolution Gaussian noise, synth.seeds.generic_seed)",
+            stacklevel=3,
+        )
         return generic_seed(len(labels), model.input_size, generator)
     return bank.sample(labels, generator)

@@ -5,6 +5,7 @@ original size where that makes sense, and accepts `steps`, `eps`, `step_size`, `
 ('paper' = the authors' notebook settings, 'fast' = fewer, larger, linearly decaying steps),
 `precision` and a per-step `callback` (see `synth.pgd.Step`).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,7 @@ PAPER_224 = {
     "generate": dict(eps=40.0, step_size=1.0, steps=60),
     "inpaint": dict(eps=21.6, step_size=0.1, steps=720),
     "translate": dict(eps=80.0, step_size=0.5, steps=200),
-    "super_resolve": dict(eps=8.0, step_size=1.0, steps=40),     # x8 (x7: below)
+    "super_resolve": dict(eps=8.0, step_size=1.0, steps=40),  # x8 (x7: below)
     "super_resolve_x7": dict(eps=15.0, step_size=1.0, steps=50),
     "sketch": dict(eps=40.0, step_size=1.0, steps=60),
     "paint": dict(eps=70.0, step_size=1.0, steps=140),
@@ -31,8 +32,16 @@ PAPER_224 = {
 PAPER_CIFAR = {"generate": dict(eps=30.0, step_size=0.5, steps=60)}
 # 'fast': the same eps with fewer steps; the step starts larger and decays linearly to 0, which reaches the
 # paper schedule's objective value in a fraction of the steps (benchmarks/bench_inpaint_schedule.py).
-FAST_STEPS = {"generate": 30, "inpaint": 100, "translate": 60, "super_resolve": 20, "super_resolve_x7": 25,
-              "sketch": 30, "paint": 60, "visualize": 30}
+FAST_STEPS = {
+    "generate": 30,
+    "inpaint": 100,
+    "translate": 60,
+    "super_resolve": 20,
+    "super_resolve_x7": 25,
+    "sketch": 30,
+    "paint": 60,
+    "visualize": 30,
+}
 DEFAULT_PRESET = {"inpaint": "fast"}  # 720 paper steps take ~a minute on a CPU at 224 px
 PRESETS = ("paper", "fast")
 
@@ -106,14 +115,35 @@ def classify(model, image, top: int = 5) -> list[tuple[str, float]]:
     return [(model.class_names[j], float(s)) for s, j in zip(v, i)]
 
 
-def _run(model, objective, x0, params, *, maximize=False, use_best=True, constraints=(), callback=None,
-         precision="auto", centre=None):
+def _run(
+    model,
+    objective,
+    x0,
+    params,
+    *,
+    maximize=False,
+    use_best=True,
+    constraints=(),
+    callback=None,
+    precision="auto",
+    centre=None,
+):
     dev = _device(model)
     x0 = x0.to(dev).contiguous(memory_format=torch.channels_last)
-    out = pgd(lambda x: objective(model, x), x0, eps=params["eps"], step_size=params["step_size"],
-              steps=params["steps"], schedule=params["schedule"], maximize=maximize, use_best=use_best,
-              constraints=constraints, callback=callback, precision=precision,
-              centre=None if centre is None else centre.to(dev))
+    out = pgd(
+        lambda x: objective(model, x),
+        x0,
+        eps=params["eps"],
+        step_size=params["step_size"],
+        steps=params["steps"],
+        schedule=params["schedule"],
+        maximize=maximize,
+        use_best=use_best,
+        constraints=constraints,
+        callback=callback,
+        precision=precision,
+        centre=None if centre is None else centre.to(dev),
+    )
     return out.cpu()
 
 
@@ -122,6 +152,20 @@ def _load_batch(images, size):
     originals = [to_tensor(load_image(im)) for im in images]
     small = torch.cat([resize(o, size) for o in originals])
     return originals, small
+
+
+def _masked_batch(model, image, mask, allow_full=False):
+    """Images + their masks: originals, the batch at model size, full-size masks and model-size masks."""
+    images, batched = _as_list(image)
+    masks, _ = _as_list(mask)
+    if len(masks) != len(images):
+        raise ValueError(f"{len(masks)} masks for {len(images)} images")
+    originals, x = _load_batch(images, model.input_size)
+    full_masks = [load_mask(m, (o.shape[-1], o.shape[-2])) for m, o in zip(masks, originals)]
+    for fm in full_masks:
+        check_mask(fm, allow_full=allow_full)
+    m = torch.cat([resize_mask(fm, model.input_size) for fm in full_masks])
+    return batched, originals, x, full_masks, m
 
 
 def _paste_residual(originals, start, result):
@@ -138,8 +182,20 @@ def _generator(seed):
 
 
 # --------------------------------------------------------------------------------------------- tasks
-def generate(model, label=None, n: int = 1, seed: int | None = 0, *, preset=None, eps=None, step_size=None,
-             steps=None, precision="auto", callback=None, return_seeds=False):
+def generate(
+    model,
+    label=None,
+    n: int = 1,
+    seed: int | None = 0,
+    *,
+    preset=None,
+    eps=None,
+    step_size=None,
+    steps=None,
+    precision="auto",
+    callback=None,
+    return_seeds=False,
+):
     """n class-conditional samples: a seed from the class Gaussian, then minimise the class loss in an
     eps-ball around it. `label` is a class (name or index) or a list of n; None draws random classes."""
     if int(n) != n or n < 1:
@@ -155,23 +211,27 @@ def generate(model, label=None, n: int = 1, seed: int | None = 0, *, preset=None
     return (imgs, [to_pil(t) for t in x0]) if return_seeds else imgs
 
 
-def inpaint(model, image, mask, label=None, *, seed=0, preset=None, eps=None, step_size=None, steps=None,
-            weight: float = 10.0, precision="auto", callback=None):
+def inpaint(
+    model,
+    image,
+    mask,
+    label=None,
+    *,
+    seed=0,
+    preset=None,
+    eps=None,
+    step_size=None,
+    steps=None,
+    weight: float = 10.0,
+    precision="auto",
+    callback=None,
+):
     """Fill the masked region (white = fill): mean-fill it, then minimise class loss + weight * change
     outside the mask. Pixels outside the mask are returned unchanged, at the original size."""
-    images, batched = _as_list(image)
-    masks, _ = _as_list(mask)
-    if len(masks) != len(images):
-        raise ValueError(f"{len(masks)} masks for {len(images)} images")
-    s = model.input_size
-    originals, x = _load_batch(images, s)
-    full_masks = [load_mask(m, (o.shape[-1], o.shape[-2])) for m, o in zip(masks, originals)]
-    for m in full_masks:
-        check_mask(m)
-    m = torch.cat([resize_mask(fm, s) for fm in full_masks])
+    batched, originals, x, full_masks, m = _masked_batch(model, image, mask)
     fill = x.mean(dim=(2, 3), keepdim=True)  # the image's per-channel mean (the authors' corruption)
     xc = x * (1 - m) + fill * m
-    labels = _labels(model, label, len(images))
+    labels = _labels(model, label, len(x))
     if labels is None:
         labels = predict(model, xc)
     p = task_params(model, "inpaint", preset, eps=eps, step_size=step_size, steps=steps)
@@ -184,36 +244,59 @@ def inpaint(model, image, mask, label=None, *, seed=0, preset=None, eps=None, st
     return outs if batched else outs[0]
 
 
-def translate(model, image, target, *, seed=0, preset=None, eps=None, step_size=None, steps=None,
-              precision="auto", callback=None):
-    """Push an image toward a target class or domain (e.g. 'zebra'): minimise CE to the target."""
-    if target is None:
-        raise ValueError("translate needs a target class or domain")
+def _toward_class(model, image, label, task, preset, eps, step_size, steps, precision, callback):
+    """Minimise the class loss from the image itself (ball around it); paste the change back at full size."""
     images, batched = _as_list(image)
-    originals, x = _load_batch(images, model.input_size)
-    labels = _labels(model, target, len(images))
-    p = task_params(model, "translate", preset, eps=eps, step_size=step_size, steps=steps)
-    r = _run(model, class_loss(labels), x, p, callback=callback, precision=precision)
-    outs = _paste_residual(originals, x, r)
-    return outs if batched else outs[0]
-
-
-def sketch_to_image(model, drawing, label=None, *, seed=0, preset=None, eps=None, step_size=None, steps=None,
-                    precision="auto", callback=None):
-    """A drawing pushed toward a class (predicted when omitted)."""
-    images, batched = _as_list(drawing)
     originals, x = _load_batch(images, model.input_size)
     labels = _labels(model, label, len(images))
     if labels is None:
         labels = predict(model, x)
-    p = task_params(model, "sketch", preset, eps=eps, step_size=step_size, steps=steps)
+    p = task_params(model, task, preset, eps=eps, step_size=step_size, steps=steps)
     r = _run(model, class_loss(labels), x, p, callback=callback, precision=precision)
     outs = _paste_residual(originals, x, r)
     return outs if batched else outs[0]
 
 
-def visualize(model, image, target, *, frames: int = 5, seed=0, preset=None, eps=None, step_size=None,
-              steps=None, precision="auto", callback=None):
+def translate(
+    model, image, target, *, seed=0, preset=None, eps=None, step_size=None, steps=None, precision="auto", callback=None
+):
+    """Push an image toward a target class or domain (e.g. 'zebra'): minimise CE to the target."""
+    if target is None:
+        raise ValueError("translate needs a target class or domain")
+    return _toward_class(model, image, target, "translate", preset, eps, step_size, steps, precision, callback)
+
+
+def sketch_to_image(
+    model,
+    drawing,
+    label=None,
+    *,
+    seed=0,
+    preset=None,
+    eps=None,
+    step_size=None,
+    steps=None,
+    precision="auto",
+    callback=None,
+):
+    """A drawing pushed toward a class (predicted when omitted)."""
+    return _toward_class(model, drawing, label, "sketch", preset, eps, step_size, steps, precision, callback)
+
+
+def visualize(
+    model,
+    image,
+    target,
+    *,
+    frames: int = 5,
+    seed=0,
+    preset=None,
+    eps=None,
+    step_size=None,
+    steps=None,
+    precision="auto",
+    callback=None,
+):
     """Large-eps targeted PGD toward `target` from any image (the paper's Fig. 2). Returns `frames` images
     from the start to the result, at the model's resolution."""
     if target is None:
@@ -235,8 +318,21 @@ def visualize(model, image, target, *, frames: int = 5, seed=0, preset=None, eps
     return [to_pil(t) for t in shots]
 
 
-def super_resolve(model, image, factor: int = 4, label=None, *, start: str = "nearest", seed=0, preset=None,
-                  eps=None, step_size=None, steps=None, precision="auto", callback=None):
+def super_resolve(
+    model,
+    image,
+    factor: int = 4,
+    label=None,
+    *,
+    start: str = "nearest",
+    seed=0,
+    preset=None,
+    eps=None,
+    step_size=None,
+    steps=None,
+    precision="auto",
+    callback=None,
+):
     """Upsample by `factor` (nearest, the paper's start, or bicubic), then minimise the class loss inside a
     small eps-ball. Large outputs are processed in tiles of the model's input size (labels per tile)."""
     if int(factor) != factor or not 2 <= factor <= 16:
@@ -257,8 +353,14 @@ def super_resolve(model, image, factor: int = 4, label=None, *, start: str = "ne
         labels = _labels(model, label, len(tiles))
         if labels is None:
             labels = predict(model, tiles)
-        p = task_params(model, "super_resolve_x7" if factor == 7 else "super_resolve", preset,
-                        eps=eps, step_size=step_size, steps=steps)
+        p = task_params(
+            model,
+            "super_resolve_x7" if factor == 7 else "super_resolve",
+            preset,
+            eps=eps,
+            step_size=step_size,
+            steps=steps,
+        )
         r = _run(model, class_loss(labels), tiles, p, callback=callback, precision=precision)
         outs.append(to_pil(_untile(r, grid, (h, w))))
     return outs if batched else outs[0]
@@ -281,12 +383,26 @@ def _untile(t: torch.Tensor, grid, size):
     gh, gw = grid
     s = t.shape[-1]
     x = t.view(gh, gw, 3, s, s).permute(2, 0, 3, 1, 4).reshape(1, 3, gh * s, gw * s)
-    return x[..., :size[0], :size[1]]
+    return x[..., : size[0], : size[1]]
 
 
-def paint_features(model, image, mask, feature_index: int | None = None, *, feature: int | None = None, seed=0,
-                   preset=None, eps=None, step_size=None, steps=None, weight: float = 90.0,
-                   feature_weight: float = 0.1, precision="auto", callback=None):
+def paint_features(
+    model,
+    image,
+    mask,
+    feature_index: int | None = None,
+    *,
+    feature: int | None = None,
+    seed=0,
+    preset=None,
+    eps=None,
+    step_size=None,
+    steps=None,
+    weight: float = 90.0,
+    feature_weight: float = 0.1,
+    precision="auto",
+    callback=None,
+):
     """Maximise one penultimate feature where the mask is white:
     0.1 * r_k - 90 * masked change outside the mask. Only masked pixels of the original change."""
     k = feature if feature is not None else feature_index
@@ -294,16 +410,7 @@ def paint_features(model, image, mask, feature_index: int | None = None, *, feat
         raise ValueError("paint_features needs a feature index")
     if int(k) != k or not 0 <= k < model.num_features:
         raise ValueError(f"feature must be an integer in 0..{model.num_features - 1}, got {k}")
-    images, batched = _as_list(image)
-    masks, _ = _as_list(mask)
-    if len(masks) != len(images):
-        raise ValueError(f"{len(masks)} masks for {len(images)} images")
-    s = model.input_size
-    originals, x = _load_batch(images, s)
-    full_masks = [load_mask(m, (o.shape[-1], o.shape[-2])) for m, o in zip(masks, originals)]
-    for fm in full_masks:
-        check_mask(fm, allow_full=True)
-    m = torch.cat([resize_mask(fm, s) for fm in full_masks])
+    batched, originals, x, full_masks, m = _masked_batch(model, image, mask, allow_full=True)
     dev = _device(model)
     obj = feature_weight * feature_objective(int(k)) - weight * masked_fidelity(x.to(dev), m.to(dev))
     p = task_params(model, "paint", preset, eps=eps, step_size=step_size, steps=steps)

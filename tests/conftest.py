@@ -15,8 +15,16 @@ from synth.seeds import SeedBank  # noqa: E402
 
 def make_tiny(seed: int = 0, with_seeds: bool = True) -> RobustModel:
     torch.manual_seed(seed)
-    m = RobustModel("cifar_resnet8", 10, CIFAR10_CLASSES, mean=[0.49, 0.48, 0.45], std=[0.2, 0.2, 0.2],
-                    input_size=32, eps=0.5, dataset="cifar10")
+    m = RobustModel(
+        "cifar_resnet8",
+        10,
+        CIFAR10_CLASSES,
+        mean=[0.49, 0.48, 0.45],
+        std=[0.2, 0.2, 0.2],
+        input_size=32,
+        eps=0.5,
+        dataset="cifar10",
+    )
     if with_seeds:
         g = torch.Generator().manual_seed(seed)
         x = torch.rand(200, 3, 32, 32, generator=g)

@@ -1,4 +1,5 @@
 """Build a Hugging Face Hub cache folder by hand (the layout hf_hub_download reads offline)."""
+
 import shutil
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The Gradio app in-process: every endpoint through gradio_client on the embedded model, plus errors."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -38,8 +39,9 @@ def editor(path):
 
 
 def test_generate(client):
-    gallery, std, info = client.predict("cifar10-resnet20-l2-eps0.5", "cat", 2, 7, "fast", True, 2, None, None,
-                                        api_name="/generate")
+    gallery, std, info = client.predict(
+        "cifar10-resnet20-l2-eps0.5", "cat", 2, 7, "fast", True, 2, None, None, api_name="/generate"
+    )
     assert len(gallery) == 2 and gallery[0]["image"].endswith(".png")
     assert "seed **7**" in info
     assert len(std) == 2  # the standard twin ran too
@@ -47,8 +49,12 @@ def test_generate(client):
 
 def test_inpaint_with_uploaded_mask(client, files):
     # keyword form, as in the README
-    masked, out, std = client.predict(editor=editor(files / "photo.png"), uploaded_mask=handle_file(str(files / "mask.png")),
-                                      steps=2, api_name="/inpaint")
+    masked, out, std = client.predict(
+        editor=editor(files / "photo.png"),
+        uploaded_mask=handle_file(str(files / "mask.png")),
+        steps=2,
+        api_name="/inpaint",
+    )
     assert Image.open(out).size == (48, 40) and out.endswith(".png")
     assert Image.open(masked).size == (48, 40)
 
@@ -56,28 +62,58 @@ def test_inpaint_with_uploaded_mask(client, files):
 def test_translate_sketch_visualize_superres_paint(client, files):
     out, _ = client.predict(image=handle_file(str(files / "photo.png")), target="dog", steps=2, api_name="/translate")
     assert Image.open(out).size == (48, 40)
-    out, _ = client.predict("cifar10-resnet20-l2-eps0.5", None, handle_file(str(files / "photo.png")), "ship",
-                            *FAST.values(), api_name="/sketch")
+    out, _ = client.predict(
+        "cifar10-resnet20-l2-eps0.5",
+        None,
+        handle_file(str(files / "photo.png")),
+        "ship",
+        *FAST.values(),
+        api_name="/sketch",
+    )
     assert Image.open(out).size == (48, 40)
-    frames, _ = client.predict("cifar10-resnet20-l2-eps0.5", handle_file(str(files / "photo.png")), "frog",
-                               *FAST.values(), api_name="/visualize")
+    frames, _ = client.predict(
+        "cifar10-resnet20-l2-eps0.5",
+        handle_file(str(files / "photo.png")),
+        "frog",
+        *FAST.values(),
+        api_name="/visualize",
+    )
     assert len(frames) == 5
-    bic, out, report, _ = client.predict("cifar10-resnet20-l2-eps0.5", handle_file(str(files / "small.png")), 4,
-                                         "bicubic", handle_file(str(files / "small.png")), *FAST.values(),
-                                         api_name="/super_resolve")
+    bic, out, report, _ = client.predict(
+        "cifar10-resnet20-l2-eps0.5",
+        handle_file(str(files / "small.png")),
+        4,
+        "bicubic",
+        handle_file(str(files / "small.png")),
+        *FAST.values(),
+        api_name="/super_resolve",
+    )
     assert Image.open(out).size == (32, 32) and Image.open(bic).size == (32, 32) and "PSNR" in report
-    out, _ = client.predict("cifar10-resnet20-l2-eps0.5", editor(files / "photo.png"),
-                            handle_file(str(files / "mask.png")), 3, *FAST.values(), api_name="/paint")
+    out, _ = client.predict(
+        "cifar10-resnet20-l2-eps0.5",
+        editor(files / "photo.png"),
+        handle_file(str(files / "mask.png")),
+        3,
+        *FAST.values(),
+        api_name="/paint",
+    )
     assert Image.open(out).size == (48, 40)
 
 
-@pytest.mark.parametrize("endpoint,args,msg", [
-    ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "photo.png")), "zebra"], "unknown class"),
-    ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", None, "dog"], "upload a photo"),
-    ("/inpaint", lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, ""], "mask is empty"),
-    ("/generate", lambda f: ["cifar10-resnet20-l2-eps0.5", "caat", 1, 0], "did you mean"),
-    ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notimage.png")), "dog"], "image"),
-])
+@pytest.mark.parametrize(
+    "endpoint,args,msg",
+    [
+        (
+            "/translate",
+            lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "photo.png")), "zebra"],
+            "unknown class",
+        ),
+        ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", None, "dog"], "upload a photo"),
+        ("/inpaint", lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, ""], "mask is empty"),
+        ("/generate", lambda f: ["cifar10-resnet20-l2-eps0.5", "caat", 1, 0], "did you mean"),
+        ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notimage.png")), "dog"], "image"),
+    ],
+)
 def test_errors_are_clear(client, files, endpoint, args, msg):
     with pytest.raises(Exception, match=msg):
         client.predict(*args(files), *FAST.values(), api_name=endpoint)
@@ -86,8 +122,13 @@ def test_errors_are_clear(client, files, endpoint, args, msg):
 def test_offline_hub_model_is_a_clear_error(client, files, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(Exception, match="Hub|offline|cache"):
-        client.predict("imagenet-resnet18-l2-eps3", handle_file(str(files / "photo.png")), "goldfish",
-                       *FAST.values(), api_name="/translate")
+        client.predict(
+            "imagenet-resnet18-l2-eps3",
+            handle_file(str(files / "photo.png")),
+            "goldfish",
+            *FAST.values(),
+            api_name="/translate",
+        )
 
 
 def test_suggest_features_and_stack(files):

@@ -3,6 +3,7 @@
 Needs Debian's chromium (/usr/bin/chromium) and Playwright's Python package (.ci/run installs both); skipped,
 with the reason, where they are missing. Screenshots go to $SCREENSHOT_DIR (default: a temp folder).
 """
+
 import os
 import shutil
 from pathlib import Path
@@ -33,9 +34,18 @@ def test_every_tab_and_one_run(url, tmp_path):
     shots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(url, wait_until="networkidle")
         assert "robust classifier" in page.content()

@@ -1,4 +1,5 @@
 """python -m synth: help for every command, real runs (single file and folder batches), clear errors."""
+
 import os
 import subprocess
 import sys
@@ -26,9 +27,28 @@ def test_help_for_every_command(capsys):
 
 def test_real_cli_run_subprocess(tiny_dir, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "synth", "generate", "--model", str(tiny_dir), "--label", "cat",
-                        "--n", "2", "--steps", "2", "--out", str(tmp_path)], env=env, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synth",
+            "generate",
+            "--model",
+            str(tiny_dir),
+            "--label",
+            "cat",
+            "--n",
+            "2",
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cat_0.png", "cat_1.png"]
     assert Image.open(tmp_path / "cat_0.png").size == (32, 32)
@@ -43,16 +63,59 @@ def test_folder_batch_with_matched_masks(tiny_dir, tmp_path, capsys):
         m = Image.new("L", (50, 40))
         m.paste(255, (10, 10, 30, 25))
         m.save(masks / f"{name}.png")
-    main(["inpaint", "--model", str(tiny_dir), "--input", str(imgs), "--mask", str(masks), "--steps", "2",
-          "--batch-size", "2", "--out", str(tmp_path / "out")])
+    main(
+        [
+            "inpaint",
+            "--model",
+            str(tiny_dir),
+            "--input",
+            str(imgs),
+            "--mask",
+            str(masks),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     outs = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert outs == ["a.png", "b.png", "c.png"]
     assert Image.open(tmp_path / "out" / "a.png").size == (50, 40)
-    main(["super-resolve", "--model", str(tiny_dir), "--input", str(imgs / "a.jpg"), "--factor", "2", "--steps", "1",
-          "--out", str(tmp_path / "sr")])
+    main(
+        [
+            "super-resolve",
+            "--model",
+            str(tiny_dir),
+            "--input",
+            str(imgs / "a.jpg"),
+            "--factor",
+            "2",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "sr"),
+        ]
+    )
     assert Image.open(tmp_path / "sr" / "a.png").size == (100, 80)
-    main(["visualize", "--model", str(tiny_dir), "--input", str(imgs / "a.jpg"), "--target", "cat", "--steps", "2",
-          "--frames", "3", "--out", str(tmp_path / "vis")])
+    main(
+        [
+            "visualize",
+            "--model",
+            str(tiny_dir),
+            "--input",
+            str(imgs / "a.jpg"),
+            "--target",
+            "cat",
+            "--steps",
+            "2",
+            "--frames",
+            "3",
+            "--out",
+            str(tmp_path / "vis"),
+        ]
+    )
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["a_0.png", "a_1.png", "a_2.png"]
     (masks / "c.png").unlink()
     with pytest.raises(SystemExit) as e:
@@ -60,11 +123,14 @@ def test_folder_batch_with_matched_masks(tiny_dir, tmp_path, capsys):
     assert e.value.code == 2 and "no mask" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv,msg", [
-    (["translate", "--target", "zebra"], "unknown class 'zebra'"),
-    (["translate", "--target", "cat", "--eps", "0"], "eps must be > 0"),
-    (["sketch", "--steps", "0"], "steps must be"),
-])
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["translate", "--target", "zebra"], "unknown class 'zebra'"),
+        (["translate", "--target", "cat", "--eps", "0"], "eps must be > 0"),
+        (["sketch", "--steps", "0"], "steps must be"),
+    ],
+)
 def test_errors_are_messages_not_tracebacks(tiny_dir, tmp_path, capsys, argv, msg):
     img = tmp_path / "x.png"
     Image.new("RGB", (20, 20), (10, 200, 30)).save(img)

@@ -1,4 +1,5 @@
 """Mask extraction from image-editor layers: the cases Gradio's ImageEditor has had bugs with."""
+
 import numpy as np
 from PIL import Image
 
@@ -25,8 +26,8 @@ def test_rgba_alpha_not_colour():
 def test_semi_transparent_strokes_and_faint_edges():
     layers = [stroke((20, 10), (0, 0, 5, 5), alpha=100), stroke((20, 10), (10, 0, 15, 5), alpha=10)]
     m = np.asarray(mask_from_layers(layers, (20, 10))) > 0
-    assert m[0:5, 0:5].all()          # a half-transparent brush counts
-    assert not m[0:5, 10:15].any()    # 4% alpha anti-aliasing does not
+    assert m[0:5, 0:5].all()  # a half-transparent brush counts
+    assert not m[0:5, 10:15].any()  # 4% alpha anti-aliasing does not
 
 
 def test_resized_canvas_is_scaled_to_the_photo():

@@ -1,4 +1,5 @@
 """Loading: madrylab checkpoints from an offline Hub cache, our own format, refusals with clear messages."""
+
 import json
 import os
 import subprocess
@@ -10,8 +11,8 @@ import torch
 from torchvision.models import resnet18
 
 import synth
-from synth.models import ModelLoadError, RobustModel, from_madrylab, read_torch_checkpoint
-from hub_cache import COMMIT, put
+from synth.models import ModelLoadError, from_madrylab, read_torch_checkpoint
+from hub_cache import put
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,10 +21,12 @@ def madrylab_file(path: Path, num_classes=10, seed=0) -> torch.nn.Module:
     """A random resnet18 saved exactly like the robustness library: module.{normalizer,model,attacker}.*"""
     torch.manual_seed(seed)
     net = resnet18(num_classes=num_classes).eval()
-    sd = {"module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
-          "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1),
-          "module.attacker.normalize.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
-          "module.attacker.normalize.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)}
+    sd = {
+        "module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
+        "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1),
+        "module.attacker.normalize.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
+        "module.attacker.normalize.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1),
+    }
     for k, v in net.state_dict().items():
         sd["module.model." + k] = v
         sd["module.attacker.model." + k] = v
@@ -32,8 +35,13 @@ def madrylab_file(path: Path, num_classes=10, seed=0) -> torch.nn.Module:
 
 
 def run_offline(code: str, cache: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(cache), HF_HOME=str(cache.parent / "hfhome"),
-               PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HF_HUB_CACHE=str(cache),
+        HF_HOME=str(cache.parent / "hfhome"),
+        PYTHONPATH=str(ROOT),
+    )
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -45,13 +53,16 @@ def test_madrylab_from_offline_hub_cache(tmp_path):
     x = torch.rand(2, 3, 64, 64)
     torch.save(x, tmp_path / "x.pt")
     with torch.no_grad():
-        mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        mean, std = (
+            torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+            torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+        )
         expected = net((x - mean) / std)
     torch.save(expected, tmp_path / "y.pt")
     code = f"""
 import torch, synth
 m = synth.load_model("madrylab/robust-imagenet-models:resnet18_l2_eps3.ckpt")
-x = torch.load(r"{tmp_path / 'x.pt'}"); y = torch.load(r"{tmp_path / 'y.pt'}")
+x = torch.load(r"{tmp_path / "x.pt"}"); y = torch.load(r"{tmp_path / "y.pt"}")
 with torch.no_grad(): out = m.logits(x)
 assert torch.allclose(out, y, atol=1e-4), (out - y).abs().max()
 assert m.arch == "resnet18" and m.eps == 3.0 and m.dataset == "cifar10" and m.class_names[3] == "cat"
@@ -63,8 +74,11 @@ print("OK", m.features(x).shape[1])
 
 
 def test_offline_and_not_cached_says_what_to_do(tmp_path):
-    r = run_offline("import synth\ntry:\n    synth.load_model('imagenet-resnet50-l2-eps3')\n"
-                    "except synth.ModelLoadError as e:\n    print('ERR', e)", tmp_path / "empty")
+    r = run_offline(
+        "import synth\ntry:\n    synth.load_model('imagenet-resnet50-l2-eps3')\n"
+        "except synth.ModelLoadError as e:\n    print('ERR', e)",
+        tmp_path / "empty",
+    )
     assert r.returncode == 0, r.stderr
     assert "ERR" in r.stdout and "offline" in r.stdout and "cache" in r.stdout
 
@@ -145,6 +159,6 @@ def test_fake_relu_changes_gradient_not_value(tiny):
     a = tiny.features(x)
     b = tiny.features(x, fake_relu=True)
     assert torch.equal(a, b)
-    ga, = torch.autograd.grad(a[:, 0].sum(), x)
-    gb, = torch.autograd.grad(b[:, 0].sum(), x)
+    (ga,) = torch.autograd.grad(a[:, 0].sum(), x)
+    (gb,) = torch.autograd.grad(b[:, 0].sum(), x)
     assert not torch.allclose(ga, gb) or torch.equal(a[:, 0], torch.zeros(2))

@@ -1,4 +1,5 @@
 """Properties of the one PGD primitive."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -61,8 +62,10 @@ def test_batch_equals_one_by_one(tiny, batch):
     x0, y = batch
     together = pgd(ce(tiny, y), x0, eps=2.0, step_size=0.3, steps=5, precision="fp32")
     for i in range(4):
-        alone = pgd(ce(tiny, y[i:i + 1]), x0[i:i + 1], eps=2.0, step_size=0.3, steps=5, precision="fp32")
-        assert torch.allclose(alone, together[i:i + 1], atol=1e-3)  # float reordering only; a batch-wide norm would be off by O(0.1)
+        alone = pgd(ce(tiny, y[i : i + 1]), x0[i : i + 1], eps=2.0, step_size=0.3, steps=5, precision="fp32")
+        assert torch.allclose(
+            alone, together[i : i + 1], atol=1e-3
+        )  # float reordering only; a batch-wide norm would be off by O(0.1)
 
 
 def test_bf16_agrees_with_fp32(tiny, batch):
@@ -97,6 +100,7 @@ def test_callback_and_cancel(tiny, batch):
     def cancel(step):
         if step.i == 2:
             raise Stop
+
     with pytest.raises(Stop):
         pgd(ce(tiny, y), x0, eps=1.0, step_size=0.1, steps=100, callback=cancel)
 
@@ -110,8 +114,16 @@ def test_no_parameter_gradients(batch):
     assert all(p.grad is None for p in m.parameters())
 
 
-@pytest.mark.parametrize("kw,msg", [(dict(eps=0), "eps"), (dict(eps=-1), "eps"), (dict(steps=0), "steps"),
-                                    (dict(step_size=0), "step_size"), (dict(norm="l1"), "norm")])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        (dict(eps=0), "eps"),
+        (dict(eps=-1), "eps"),
+        (dict(steps=0), "steps"),
+        (dict(step_size=0), "step_size"),
+        (dict(norm="l1"), "norm"),
+    ],
+)
 def test_bad_parameters(tiny, batch, kw, msg):
     x0, y = batch
     args = dict(eps=1.0, step_size=0.1, steps=2)

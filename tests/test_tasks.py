@@ -1,4 +1,5 @@
 """Every task end to end on a tiny model, plus the bad inputs a user will try."""
+
 import numpy as np
 import pytest
 import torch

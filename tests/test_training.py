@@ -1,4 +1,5 @@
 """training/: a few steps on a tiny synthetic ImageFolder, exact resume, DDP on CPU, export/convert/push."""
+
 import json
 import os
 import subprocess
@@ -14,8 +15,26 @@ import synth
 from training import train as T
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--preset", "cifar10", "--arch", "cifar_resnet8", "--batch-size", "16", "--eps", "0.5", "--attack-steps", "2",
-        "--lr", "0.05", "--schedule", "onecycle", "--eval-images", "16", "--precision", "fp32"]
+TINY = [
+    "--preset",
+    "cifar10",
+    "--arch",
+    "cifar_resnet8",
+    "--batch-size",
+    "16",
+    "--eps",
+    "0.5",
+    "--attack-steps",
+    "2",
+    "--lr",
+    "0.05",
+    "--schedule",
+    "onecycle",
+    "--eval-images",
+    "16",
+    "--precision",
+    "fp32",
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +67,9 @@ def test_few_steps_lower_loss_and_checkpoint(data, tmp_path):
 def test_resume_is_exact(data, tmp_path):
     T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "a"), "--epochs", "2"])
     steps_per_epoch = 4  # ceil(50 / 16)
-    T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--max-steps", str(steps_per_epoch)])
+    T.main(
+        TINY + ["--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--max-steps", str(steps_per_epoch)]
+    )
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["epoch"] == 1
     T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--resume"])
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
@@ -73,9 +94,33 @@ def test_attack_stays_in_ball():
 def test_torchrun_two_processes(data, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-                        "-m", "training.train", *TINY, "--data", str(data), "--out", str(out), "--epochs", "1",
-                        "--device", "cpu"], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "training.train",
+            *TINY,
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     rec = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
     assert rec["samples"] == 50  # 25 per rank: every image seen once across the two processes
@@ -131,7 +176,10 @@ def test_convert_madrylab(tmp_path):
     m = synth.load_model(str(out))
     assert m.arch == "resnet18" and m.eps == 3.0
     x = torch.rand(1, 3, 64, 64)
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
     with torch.no_grad():
         assert torch.allclose(m.logits(x), net.eval()((x - mean) / std), atol=1e-4)
 
@@ -150,7 +198,9 @@ def test_push_uses_hfapi(tmp_path, tiny_dir):
             calls.append(("upload_folder", kw["repo_id"], kw))
             return type("CommitInfo", (), {"commit_url": "https://huggingface.co/u/r/commit/abc"})()
 
-    (tiny_dir / "README.md").write_text("---\ntags: [x]\n---\n# card\n") if not (tiny_dir / "README.md").exists() else None
+    (tiny_dir / "README.md").write_text("---\ntags: [x]\n---\n# card\n") if not (
+        tiny_dir / "README.md"
+    ).exists() else None
     url = push(tiny_dir, "u/r", private=True, api=FakeApi())
     assert url.endswith("/commit/abc")
     assert calls[0] == ("create_repo", "u/r", {"repo_type": "model", "private": True, "exist_ok": True})
@@ -183,6 +233,8 @@ def test_ab_domains_and_restricted_imagenet(tmp_path):
 
 def test_streaming_dataloader_path(data, tmp_path):
     """The ImageNet-style path (DataLoader + RandomResizedCrop/flip/jitter) used for large images."""
-    hist = T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "s"), "--epochs", "1", "--in-memory", "0",
-                          "--workers", "0"])
+    hist = T.main(
+        TINY
+        + ["--data", str(data), "--out", str(tmp_path / "s"), "--epochs", "1", "--in-memory", "0", "--workers", "0"]
+    )
     assert hist[0]["samples"] == 50 and (tmp_path / "s" / "checkpoint.pt").exists()

@@ -1,4 +1,5 @@
 """Model cards (README.md with Hub YAML metadata) for exported models."""
+
 from __future__ import annotations
 
 from huggingface_hub import ModelCard, ModelCardData
@@ -13,49 +14,103 @@ CITATION = """@inproceedings{santurkar2019image,
 HF_DATASETS = {"cifar10": "cifar10", "imagenet": "imagenet-1k", "restricted_imagenet": "imagenet-1k"}
 
 
-def render(model, *, title: str, training: dict | None = None, metrics: dict | None = None,
-           eval_command: str | None = None, train_command: str | None = None, notes: str = "") -> ModelCard:
+def render(
+    model,
+    *,
+    title: str,
+    training: dict | None = None,
+    metrics: dict | None = None,
+    eval_command: str | None = None,
+    train_command: str | None = None,
+    notes: str = "",
+) -> ModelCard:
     cfg = model.config
     data = ModelCardData(
-        library_name="pytorch", license="mit", pipeline_tag="image-classification",
-        tags=["adversarial-robustness", "image-classification", "image-synthesis", "robust-classifier", "synth",
-              "pytorch_model_hub_mixin"],
+        library_name="pytorch",
+        license="mit",
+        pipeline_tag="image-classification",
+        tags=[
+            "adversarial-robustness",
+            "image-classification",
+            "image-synthesis",
+            "robust-classifier",
+            "synth",
+            "pytorch_model_hub_mixin",
+        ],
         datasets=[HF_DATASETS[cfg["dataset"]]] if cfg["dataset"] in HF_DATASETS else None,
         metrics=["accuracy"],
     )
     robust = metrics and metrics.get("robust") is not None
-    lines = [f"# {title}", "",
-             f"A {'robust (L2 adversarially trained, eps = ' + str(cfg['eps']) + ')' if cfg['eps'] > 0 else 'standard (eps = 0, not robust)'} "
-             f"`{cfg['arch']}` classifier for {cfg['input_size']}x{cfg['input_size']} {cfg['dataset']} images, "
-             "in the format of [synth](https://github.com/) (config.json + model.safetensors"
-             f"{' + seeds.safetensors' if model.seed_bank is not None else ''}); it is the classifier behind "
-             "the image synthesis tasks of Santurkar et al. (2019), \"Image Synthesis with a Single (Robust) Classifier\".",
-             "", "```python", "import synth", "model = synth.load_model(\"<this repo id or folder>\")",
-             "imgs = synth.generate(model, label=\"" + model.class_names[0] + "\", n=4)", "```", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"A {'robust (L2 adversarially trained, eps = ' + str(cfg['eps']) + ')' if cfg['eps'] > 0 else 'standard (eps = 0, not robust)'} "
+        f"`{cfg['arch']}` classifier for {cfg['input_size']}x{cfg['input_size']} {cfg['dataset']} images, "
+        "in the format of [synth](https://github.com/) (config.json + model.safetensors"
+        f"{' + seeds.safetensors' if model.seed_bank is not None else ''}); it is the classifier behind "
+        'the image synthesis tasks of Santurkar et al. (2019), "Image Synthesis with a Single (Robust) Classifier".',
+        "",
+        "```python",
+        "import synth",
+        'model = synth.load_model("<this repo id or folder>")',
+        'imgs = synth.generate(model, label="' + model.class_names[0] + '", n=4)',
+        "```",
+        "",
+    ]
     if metrics:
-        lines += ["## Evaluation", "", f"On {metrics['n']} {cfg['dataset']} test images:", "",
-                  "| clean accuracy | " + (f"L2 PGD accuracy (eps {metrics['eps']}, {metrics['steps']} steps) |" if robust else "|"),
-                  "|---|" + ("---|" if robust else ""),
-                  f"| {metrics['clean']:.2%} | " + (f"{metrics['robust']:.2%} |" if robust else "|"), ""]
+        lines += [
+            "## Evaluation",
+            "",
+            f"On {metrics['n']} {cfg['dataset']} test images:",
+            "",
+            "| clean accuracy | "
+            + (f"L2 PGD accuracy (eps {metrics['eps']}, {metrics['steps']} steps) |" if robust else "|"),
+            "|---|" + ("---|" if robust else ""),
+            f"| {metrics['clean']:.2%} | " + (f"{metrics['robust']:.2%} |" if robust else "|"),
+            "",
+        ]
         if eval_command:
             lines += [f"Command: `{eval_command}`", ""]
     if training:
         t = training
-        lines += ["## Training", "",
-                  f"Adversarial training (Madry et al.) with `python -m training.train` (preset `{t.get('preset')}`): "
-                  f"{t['epochs']} epochs, batch {t['batch_size']}, SGD momentum 0.9, lr {t['lr']} ({t['schedule']} schedule), "
-                  f"weight decay {t['weight_decay']}, random crop + flip; "
-                  + (f"each batch attacked by L2 PGD, eps {t['eps']}, {t['attack_steps']} steps of {t['attack_lr']:.3g} "
-                     "from a random start in the ball." if t["eps"] > 0 else "ordinary training on clean images (eps 0)."), ""]
+        lines += [
+            "## Training",
+            "",
+            f"Adversarial training (Madry et al.) with `python -m training.train` (preset `{t.get('preset')}`): "
+            f"{t['epochs']} epochs, batch {t['batch_size']}, SGD momentum 0.9, lr {t['lr']} ({t['schedule']} schedule), "
+            f"weight decay {t['weight_decay']}, random crop + flip; "
+            + (
+                f"each batch attacked by L2 PGD, eps {t['eps']}, {t['attack_steps']} steps of {t['attack_lr']:.3g} "
+                "from a random start in the ball."
+                if t["eps"] > 0
+                else "ordinary training on clean images (eps 0)."
+            ),
+            "",
+        ]
         if train_command:
             lines += [f"Command: `{train_command}`", ""]
-    lines += ["## Intended use and limits", "",
-              f"Research and demos of robust-classifier image synthesis (generation, inpainting, translation, "
-              f"super-resolution, sketch-to-image, feature painting). It is a {cfg['input_size']}x{cfg['input_size']} "
-              f"model of {len(model.class_names)} classes ({', '.join(model.class_names[:10])}"
-              f"{', ...' if len(model.class_names) > 10 else ''}): not a general photo classifier, not a "
-              "high-resolution generator, and its robustness holds only for the stated L2 radius.", ""]
+    lines += [
+        "## Intended use and limits",
+        "",
+        f"Research and demos of robust-classifier image synthesis (generation, inpainting, translation, "
+        f"super-resolution, sketch-to-image, feature painting). It is a {cfg['input_size']}x{cfg['input_size']} "
+        f"model of {len(model.class_names)} classes ({', '.join(model.class_names[:10])}"
+        f"{', ...' if len(model.class_names) > 10 else ''}): not a general photo classifier, not a "
+        "high-resolution generator, and its robustness holds only for the stated L2 radius.",
+        "",
+    ]
     if notes:
         lines += [notes, ""]
     lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+
+
+def save_with_card(model, to, card: ModelCard):
+    """Write `to`/README.md (the card) then config.json + model.safetensors (+ seeds) next to it."""
+    from pathlib import Path
+
+    to = Path(to)
+    to.mkdir(parents=True, exist_ok=True)
+    card.save(to / "README.md")
+    model.save_pretrained(to)  # keeps an existing README.md
+    return to

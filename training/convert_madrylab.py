@@ -5,6 +5,7 @@ the `module.model.` prefix, drops the attacker duplicate, takes mean/std from th
 our format (config.json + model.safetensors + model card). Architecture and eps come from the file name
 (`resnet50_l2_eps3.ckpt`) or the keys; override with --arch/--eps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,26 +13,27 @@ import sys
 from pathlib import Path
 
 from synth.models import ModelLoadError, _parse_madrylab_name, from_madrylab, read_torch_checkpoint
-from training.card import render
+from training.card import render, save_with_card
 
 
 def convert(path: str | Path, to: str | Path, arch: str | None = None, eps: float | None = None) -> Path:
     name_arch, name_eps = _parse_madrylab_name(str(path))
-    model = from_madrylab(read_torch_checkpoint(path), arch=arch or name_arch,
-                          eps=eps if eps is not None else name_eps)
-    to = Path(to)
-    to.mkdir(parents=True, exist_ok=True)
-    (to / "README.md").unlink(missing_ok=True)
-    render(model, title=f"{model.arch} {model.dataset} L2 eps {model.eps} (converted from {Path(path).name})",
-           notes=f"Converted from the robustness-library checkpoint `{Path(path).name}` with "
-                 "`python -m training.convert_madrylab`. Weights unchanged.").save(to / "README.md")
-    model.save_pretrained(to)
-    return to
+    model = from_madrylab(read_torch_checkpoint(path), arch=arch or name_arch, eps=eps if eps is not None else name_eps)
+    card = render(
+        model,
+        title=f"{model.arch} {model.dataset} L2 eps {model.eps} (converted from {Path(path).name})",
+        notes=f"Converted from the robustness-library checkpoint `{Path(path).name}` with "
+        "`python -m training.convert_madrylab`. Weights unchanged.",
+    )
+    return save_with_card(model, to, card)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m training.convert_madrylab", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m training.convert_madrylab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("checkpoint")
     p.add_argument("--to", required=True)
     p.add_argument("--arch", default=None)

@@ -3,6 +3,7 @@
 Small images (CIFAR-size) are decoded once into a uint8 tensor and augmented in batches (fast on a CPU);
 large ones stream through a DataLoader with the authors' ImageNet transforms.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,17 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets, transforms
 from torchvision.transforms.functional import pil_to_tensor
 
-RESTRICTED_IMAGENET_RANGES = [(151, 268), (281, 285), (30, 32), (33, 37), (80, 100), (365, 382), (389, 397),
-                              (118, 121), (300, 319)]
+RESTRICTED_IMAGENET_RANGES = [
+    (151, 268),
+    (281, 285),
+    (30, 32),
+    (33, 37),
+    (80, 100),
+    (365, 382),
+    (389, 397),
+    (118, 121),
+    (300, 319),
+]
 RESTRICTED_IMAGENET_NAMES = ["dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect"]
 SPLIT_NAMES = {"train": ("train",), "test": ("test", "val")}
 
@@ -66,15 +76,20 @@ def open_split(root: str, split: str, transform=None, kind: str = "folder"):
         return ds
     folder = next((os.path.join(root, n) for n in SPLIT_NAMES[split] if os.path.isdir(os.path.join(root, n))), None)
     if folder is None:
-        raise DataError(f"{root!r}: expected an ImageFolder layout with {' or '.join(SPLIT_NAMES[split])}/<class>/*.jpg")
+        raise DataError(
+            f"{root!r}: expected an ImageFolder layout with {' or '.join(SPLIT_NAMES[split])}/<class>/*.jpg"
+        )
     try:  # Restricted ImageNet uses 9 ranges of the 1000 folders: the others may be absent or empty
-        ds = datasets.ImageFolder(folder, transform=transform, loader=_rgb_loader,
-                                  allow_empty=kind == "restricted_imagenet")
+        ds = datasets.ImageFolder(
+            folder, transform=transform, loader=_rgb_loader, allow_empty=kind == "restricted_imagenet"
+        )
     except (FileNotFoundError, RuntimeError) as e:
         raise DataError(f"{folder!r}: not a usable ImageFolder ({e})") from None
     if kind == "restricted_imagenet":
         if len(ds.classes) != 1000:
-            raise DataError(f"{folder!r}: Restricted ImageNet needs the 1000 ImageNet class folders, found {len(ds.classes)}")
+            raise DataError(
+                f"{folder!r}: Restricted ImageNet needs the 1000 ImageNet class folders, found {len(ds.classes)}"
+            )
         remap = {}
         for label, (lo, hi) in enumerate(RESTRICTED_IMAGENET_RANGES):
             remap.update({i: label for i in range(lo, hi + 1)})
@@ -94,8 +109,15 @@ class InMemory:
     classes: list
 
     @classmethod
-    def load(cls, root: str, split: str, size: int, kind: str = "folder", limit: int | None = None,
-             indices: list[int] | None = None) -> "InMemory":
+    def load(
+        cls,
+        root: str,
+        split: str,
+        size: int,
+        kind: str = "folder",
+        limit: int | None = None,
+        indices: list[int] | None = None,
+    ) -> "InMemory":
         """Decode a split once; `limit` keeps N evenly spaced images (all classes), `indices` exactly those."""
         tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), pil_to_tensor])
         ds = open_split(root, split, tf, kind)
@@ -108,14 +130,21 @@ class InMemory:
     def __len__(self):
         return len(self.labels)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment: bool = False,
-                rank: int = 0, world: int = 1, drop_last: bool = False):
+    def batches(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        augment: bool = False,
+        rank: int = 0,
+        world: int = 1,
+        drop_last: bool = False,
+    ):
         n = len(self)
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        order = order[:n - n % world][rank::world]  # equal shares, or DDP ranks would wait on each other
+        order = order[: n - n % world][rank::world]  # equal shares, or DDP ranks would wait on each other
         stop = len(order) - (len(order) % batch_size if drop_last else 0)
         for s in range(0, stop, batch_size):
-            i = order[s:s + batch_size]
+            i = order[s : s + batch_size]
             x = self.images[i].float() / 255
             if augment:
                 x = random_crop_flip(x, generator)
@@ -138,8 +167,15 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, 
 
 
 def imagenet_transforms(size: int = 224):
-    train = transforms.Compose([transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(),
-                                transforms.ColorJitter(0.1, 0.1, 0.1), transforms.ToTensor()])
-    test = transforms.Compose([transforms.Resize(int(size * 256 / 224)), transforms.CenterCrop(size),
-                               transforms.ToTensor()])
+    train = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(size),
+            transforms.RandomHorizontalFlip(),
+            transforms.ColorJitter(0.1, 0.1, 0.1),
+            transforms.ToTensor(),
+        ]
+    )
+    test = transforms.Compose(
+        [transforms.Resize(int(size * 256 / 224)), transforms.CenterCrop(size), transforms.ToTensor()]
+    )
     return train, test

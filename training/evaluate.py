@@ -3,6 +3,7 @@
 The attack is L2 PGD (the same `synth.pgd`) maximising cross-entropy from the clean image, step 2.5*eps/steps
 (the robustness library's evaluation convention), no random start. Writes eval.json into a run folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ from training.data import DataError, InMemory
 from training.runs import load_any
 
 
-def accuracy(model, data: InMemory, eps: float, steps: int, batch_size: int = 250, precision: str = "auto",
-             norm: str = "l2") -> dict:
+def accuracy(
+    model, data: InMemory, eps: float, steps: int, batch_size: int = 250, precision: str = "auto", norm: str = "l2"
+) -> dict:
     """{'clean': acc, 'robust': acc under PGD(eps, steps), 'n': images}."""
     model.eval()
     clean = robust = n = 0
@@ -28,8 +30,16 @@ def accuracy(model, data: InMemory, eps: float, steps: int, batch_size: int = 25
         with torch.no_grad(), autocast_for(x, precision):
             clean += (model.logits(x).argmax(1) == y).sum().item()
         if eps > 0:
-            x_adv = pgd(lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none"), x, eps=eps,
-                        step_size=2.5 * eps / steps, steps=steps, maximize=True, norm=norm, precision=precision)
+            x_adv = pgd(
+                lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none"),
+                x,
+                eps=eps,
+                step_size=2.5 * eps / steps,
+                steps=steps,
+                maximize=True,
+                norm=norm,
+                precision=precision,
+            )
             with torch.no_grad(), autocast_for(x, precision):
                 robust += (model.logits(x_adv).argmax(1) == y).sum().item()
         n += len(y)
@@ -37,8 +47,9 @@ def accuracy(model, data: InMemory, eps: float, steps: int, batch_size: int = 25
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("model", help="run folder, exported folder, preset or Hub id")
     p.add_argument("--data", required=True, help="dataset root with test/ (or val/)")
     p.add_argument("--eps", type=float, default=0.5)
@@ -53,11 +64,16 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     t0 = time.time()
     res = accuracy(model, data, args.eps, args.steps, precision=args.precision)
-    res.update(seconds=round(time.time() - t0, 1), model=args.model,
-               command="python -m training.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]))
+    res.update(
+        seconds=round(time.time() - t0, 1),
+        model=args.model,
+        command="python -m training.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     rob = f"{res['robust']:.2%}" if res["robust"] is not None else "-"
-    print(f"| model | images | clean | L2 PGD eps={args.eps}, {args.steps} steps |\n|---|---|---|---|\n"
-          f"| {args.model} | {res['n']} | {res['clean']:.2%} | {rob} |")
+    print(
+        f"| model | images | clean | L2 PGD eps={args.eps}, {args.steps} steps |\n|---|---|---|---|\n"
+        f"| {args.model} | {res['n']} | {res['clean']:.2%} | {rob} |"
+    )
     if Path(args.model, "checkpoint.pt").exists():
         Path(args.model, "eval.json").write_text(json.dumps(res, indent=2))
     return res

@@ -3,35 +3,40 @@
 Writes config.json + model.safetensors (+ seeds.safetensors if training.fit_seeds ran) and a README.md model
 card with the run's training settings and eval.json metrics. `synth.load_model(FOLDER)` loads it.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
-from training.card import render
+from training.card import render, save_with_card
 from training.runs import model_from_run, run_info
 
 
-def export(run: str | Path, to: str | Path, title: str | None = None, train_command: str | None = None,
-           notes: str = "") -> Path:
+def export(
+    run: str | Path, to: str | Path, title: str | None = None, train_command: str | None = None, notes: str = ""
+) -> Path:
     run, to = Path(run), Path(to)
     model = model_from_run(run)
     info = run_info(run)
     metrics = json.loads((run / "eval.json").read_text()) if (run / "eval.json").exists() else None
-    to.mkdir(parents=True, exist_ok=True)
-    (to / "README.md").unlink(missing_ok=True)
-    card = render(model, title=title or f"{model.arch} ({model.dataset}, eps {model.eps})",
-                  training=info.get("config"), metrics=metrics,
-                  eval_command=metrics.get("command") if metrics else None, train_command=train_command, notes=notes)
-    card.save(to / "README.md")
-    model.save_pretrained(to)
-    return to
+    card = render(
+        model,
+        title=title or f"{model.arch} ({model.dataset}, eps {model.eps})",
+        training=info.get("config"),
+        metrics=metrics,
+        eval_command=metrics.get("command") if metrics else None,
+        train_command=train_command,
+        notes=notes,
+    )
+    return save_with_card(model, to, card)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m training.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("run")
     p.add_argument("--to", required=True)
     p.add_argument("--title", default=None)

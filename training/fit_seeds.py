@@ -4,6 +4,7 @@ Per class: mean + top-`rank` principal directions (fp16) + isotropic residual (s
 on images at the model's input size, block-averaged by `grain` (1 for <= 64 px, 4 above, as the authors).
 Writes RUN/seeds.safetensors (training.export ships it next to the model).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ from training.runs import load_any
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m training.fit_seeds", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m training.fit_seeds", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("run", help="run folder (or exported folder) to write seeds.safetensors into")
     p.add_argument("--data", required=True)
     p.add_argument("--split", choices=["train", "test"], default="train")
@@ -33,15 +35,17 @@ def main(argv=None):
     grain = args.grain or (1 if size <= 64 else 4)
     try:
         targets = torch.tensor(open_split(args.data, args.split).targets)
-        keep = torch.cat([torch.nonzero(targets == k)[:args.per_class, 0] for k in range(model.num_classes)])
+        keep = torch.cat([torch.nonzero(targets == k)[: args.per_class, 0] for k in range(model.num_classes)])
         data = InMemory.load(args.data, args.split, size, indices=keep.tolist())
     except DataError as e:
         sys.exit(f"error: {e}")
     bank = SeedBank.fit(data.images.float() / 255, data.labels, model.num_classes, grain=grain, rank=args.rank)
     out = Path(args.run) / SEEDS_FILE
     bank.save(out)
-    print(f"fitted seeds for {model.num_classes} classes from {len(data)} {args.split} images "
-          f"(grain {grain}, rank {args.rank}) -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"fitted seeds for {model.num_classes} classes from {len(data)} {args.split} images "
+        f"(grain {grain}, rank {args.rank}) -> {out} ({out.stat().st_size / 1e6:.1f} MB)"
+    )
 
 
 if __name__ == "__main__":

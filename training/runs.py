@@ -1,4 +1,5 @@
 """Reading a training run folder (checkpoint.pt written by training.train) back as a synth model."""
+
 from __future__ import annotations
 
 from pathlib import Path

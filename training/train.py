@@ -9,6 +9,7 @@ Each batch: PGD-L2 from a random start in the eps-ball maximises the loss (model
 learning rate is a pure function of progress and all randomness of epoch e comes from a generator seeded
 with (seed, e), so --resume continues exactly.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,34 +30,86 @@ from training.data import DataError, InMemory, imagenet_transforms, open_split
 
 # ---------------------------------------------------------------------------------------------- presets
 PRESETS = {  # the paper's appendix: SGD momentum 0.9, weight decay 5e-4, data augmentation
-    "cifar10": dict(arch="cifar_resnet56x2", epochs=350, lr=0.01, batch_size=256, milestones=[150, 250],
-                    eps=0.5, attack_steps=7, attack_lr=0.1, input_size=32, dataset="cifar10"),
-    "restricted_imagenet": dict(arch="resnet50", epochs=110, lr=0.1, batch_size=128, milestones=[30, 60],
-                                eps=3.5, attack_steps=7, attack_lr=0.1, input_size=224,
-                                dataset="restricted_imagenet"),
-    "imagenet": dict(arch="resnet50", epochs=110, lr=0.1, batch_size=256, milestones=[100], eps=3.0,
-                     attack_steps=7, attack_lr=0.5, input_size=224, dataset="imagenet"),
+    "cifar10": dict(
+        arch="cifar_resnet56x2",
+        epochs=350,
+        lr=0.01,
+        batch_size=256,
+        milestones=[150, 250],
+        eps=0.5,
+        attack_steps=7,
+        attack_lr=0.1,
+        input_size=32,
+        dataset="cifar10",
+    ),
+    "restricted_imagenet": dict(
+        arch="resnet50",
+        epochs=110,
+        lr=0.1,
+        batch_size=128,
+        milestones=[30, 60],
+        eps=3.5,
+        attack_steps=7,
+        attack_lr=0.1,
+        input_size=224,
+        dataset="restricted_imagenet",
+    ),
+    "imagenet": dict(
+        arch="resnet50",
+        epochs=110,
+        lr=0.1,
+        batch_size=256,
+        milestones=[100],
+        eps=3.0,
+        attack_steps=7,
+        attack_lr=0.5,
+        input_size=224,
+        dataset="imagenet",
+    ),
 }
 for _name in ("horse2zebra", "apple2orange", "summer2winter"):
-    PRESETS[_name] = dict(arch="resnet50", epochs=350, lr=0.01, batch_size=64, milestones=[50, 100], eps=5.0,
-                          attack_steps=7, attack_lr=0.9, input_size=224, dataset="a2b")
-AB_NAMES = {"horse2zebra": ["horse", "zebra"], "apple2orange": ["apple", "orange"],
-            "summer2winter": ["summer", "winter"]}
+    PRESETS[_name] = dict(
+        arch="resnet50",
+        epochs=350,
+        lr=0.01,
+        batch_size=64,
+        milestones=[50, 100],
+        eps=5.0,
+        attack_steps=7,
+        attack_lr=0.9,
+        input_size=224,
+        dataset="a2b",
+    )
+AB_NAMES = {
+    "horse2zebra": ["horse", "zebra"],
+    "apple2orange": ["apple", "orange"],
+    "summer2winter": ["summer", "winter"],
+}
 # --budget: what fits a 2-core CPU in about 80 minutes for CIFAR-10 (fewer epochs, 2 attack steps with a
 # proportionally larger step, a ResNet-20, a one-cycle learning rate).
 BUDGET = dict(arch="cifar_resnet20", epochs=40, attack_steps=2, lr=0.2, schedule="onecycle", use_best=False)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), required=True)
     p.add_argument("--data", required=True, help="ImageFolder root with train/ and test/ (or val/), or A/B folders")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--budget", action="store_true", help=f"CPU budget: {BUDGET}")
-    for k, t in [("arch", str), ("epochs", int), ("lr", float), ("batch_size", int), ("eps", float),
-                 ("attack_steps", int), ("attack_lr", float), ("input_size", int), ("weight_decay", float)]:
+    for k, t in [
+        ("arch", str),
+        ("epochs", int),
+        ("lr", float),
+        ("batch_size", int),
+        ("eps", float),
+        ("attack_steps", int),
+        ("attack_lr", float),
+        ("input_size", int),
+        ("weight_decay", float),
+    ]:
         p.add_argument("--" + k.replace("_", "-"), type=t, default=None)
     p.add_argument("--milestones", type=int, nargs="*", default=None, help="epochs where lr drops x0.1")
     p.add_argument("--schedule", choices=["step", "onecycle"], default=None)
@@ -77,8 +130,20 @@ def make_config(args) -> dict:
     preset_steps, preset_attack_lr = cfg["attack_steps"], cfg["attack_lr"]
     if args.budget:
         cfg.update(BUDGET)
-    for k in ("arch", "epochs", "lr", "batch_size", "eps", "attack_steps", "attack_lr", "input_size",
-              "weight_decay", "milestones", "schedule", "use_best"):
+    for k in (
+        "arch",
+        "epochs",
+        "lr",
+        "batch_size",
+        "eps",
+        "attack_steps",
+        "attack_lr",
+        "input_size",
+        "weight_decay",
+        "milestones",
+        "schedule",
+        "use_best",
+    ):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
     if args.attack_lr is None:  # fewer steps -> a proportionally larger step (same total path length)
@@ -104,9 +169,18 @@ def attack(model, x, y, cfg, generator=None):
         return x
     was_training = model.training
     model.eval()
-    x_adv = pgd(lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none"), x,
-                eps=cfg["eps"], step_size=cfg["attack_lr"], steps=cfg["attack_steps"], maximize=True,
-                random_start=True, use_best=cfg["use_best"], precision=cfg["precision"], generator=generator)
+    x_adv = pgd(
+        lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none"),
+        x,
+        eps=cfg["eps"],
+        step_size=cfg["attack_lr"],
+        steps=cfg["attack_steps"],
+        maximize=True,
+        random_start=True,
+        use_best=cfg["use_best"],
+        precision=cfg["precision"],
+        generator=generator,
+    )
     model.train(was_training)
     return x_adv
 
@@ -155,13 +229,24 @@ def main(argv=None):
     if cfg["dataset"] == "a2b":
         classes = AB_NAMES.get(args.preset, classes)
     n_train = len(train) if args.limit_train is None else min(len(train), args.limit_train)
-    log(f"data: {n_train} train / {len(test)} eval images, {len(classes)} classes, {size}px, "
-        f"{'in memory' if in_memory else 'streaming'}")
+    log(
+        f"data: {n_train} train / {len(test)} eval images, {len(classes)} classes, {size}px, "
+        f"{'in memory' if in_memory else 'streaming'}"
+    )
 
     # model: the synth wrapper (normalisation inside), so what we train is what synth loads
     mean, std = DATASET_STATS.get(cfg["dataset"], DATASET_STATS["a2b"])
-    model_config = dict(arch=cfg["arch"], num_classes=len(classes), class_names=list(classes), mean=list(mean),
-                        std=list(std), input_size=size, eps=cfg["eps"], norm="l2", dataset=cfg["dataset"])
+    model_config = dict(
+        arch=cfg["arch"],
+        num_classes=len(classes),
+        class_names=list(classes),
+        mean=list(mean),
+        std=list(std),
+        input_size=size,
+        eps=cfg["eps"],
+        norm="l2",
+        dataset=cfg["dataset"],
+    )
     torch.manual_seed(cfg["seed"])
     model = RobustModel(**model_config).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"])
@@ -181,7 +266,9 @@ def main(argv=None):
         log(f"resumed from {ckpt_path} at epoch {start_epoch}")
     raw = model
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if master:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(dict(cfg, model=model_config), indent=2))
@@ -194,17 +281,22 @@ def main(argv=None):
         if in_memory:
             batches = train.batches(cfg["batch_size"], g, augment=True, rank=rank, world=world)
         else:
-            sampler = torch.utils.data.DistributedSampler(train, world, rank, seed=cfg["seed"]) if world > 1 else \
-                torch.utils.data.RandomSampler(train, generator=g)
+            sampler = (
+                torch.utils.data.DistributedSampler(train, world, rank, seed=cfg["seed"])
+                if world > 1
+                else torch.utils.data.RandomSampler(train, generator=g)
+            )
             if world > 1:
                 sampler.set_epoch(epoch)
-            batches = torch.utils.data.DataLoader(train, cfg["batch_size"], sampler=sampler,
-                                                  num_workers=args.workers, pin_memory=device.type == "cuda")
+            batches = torch.utils.data.DataLoader(
+                train, cfg["batch_size"], sampler=sampler, num_workers=args.workers, pin_memory=device.type == "cuda"
+            )
         model.train()
         seen, correct, loss_sum, t0 = 0, 0, 0.0, time.time()
         bar = None
         if master and sys.stderr.isatty():
             from tqdm import tqdm
+
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg['epochs']}", leave=False)
         for i, (x, y) in enumerate(batches):
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -224,8 +316,11 @@ def main(argv=None):
             loss_sum += loss.item() * len(y)
             if bar:
                 bar.update()
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
-                                img_s=f"{seen * world / (time.time() - t0):.0f}")
+                bar.set_postfix(
+                    loss=f"{loss_sum / seen:.3f}",
+                    acc=f"{correct / seen:.3f}",
+                    img_s=f"{seen * world / (time.time() - t0):.0f}",
+                )
             if args.max_steps and opt_steps >= args.max_steps:
                 break
         if bar:
@@ -236,17 +331,33 @@ def main(argv=None):
         seen_all = int(stats[0])
         # quick eval on a fixed slice of the test set: clean, and under the training attack
         clean, robust = evaluate_quick(raw, test, cfg, device)
-        rec = dict(epoch=epoch + 1, samples=seen_all, train_loss=float(stats[2]) / seen_all,
-                   train_acc=float(stats[1]) / seen_all, lr=lr_at(cfg, epoch + 1), eval_clean=clean,
-                   eval_adv=robust, seconds=round(time.time() - t0, 1))
+        rec = dict(
+            epoch=epoch + 1,
+            samples=seen_all,
+            train_loss=float(stats[2]) / seen_all,
+            train_acc=float(stats[1]) / seen_all,
+            lr=lr_at(cfg, epoch + 1),
+            eval_clean=clean,
+            eval_adv=robust,
+            seconds=round(time.time() - t0, 1),
+        )
         history.append(rec)
         log(json.dumps(rec))
         if master:
             with open(out / "log.jsonl", "a") as f:
                 f.write(json.dumps(rec) + "\n")
-            atomic_save(dict(model=raw.state_dict(), optimizer=opt.state_dict(), epoch=epoch + 1,
-                             history=history, rng=torch.get_rng_state(), config=cfg, model_config=model_config),
-                        ckpt_path)
+            atomic_save(
+                dict(
+                    model=raw.state_dict(),
+                    optimizer=opt.state_dict(),
+                    epoch=epoch + 1,
+                    history=history,
+                    rng=torch.get_rng_state(),
+                    config=cfg,
+                    model_config=model_config,
+                ),
+                ckpt_path,
+            )
         if args.max_steps and opt_steps >= args.max_steps:
             break
     if world > 1:
