@@ -46,7 +46,7 @@ def render(
         "",
         f"A {'robust (L2 adversarially trained, eps = ' + str(cfg['eps']) + ')' if cfg['eps'] > 0 else 'standard (eps = 0, not robust)'} "
         f"`{cfg['arch']}` classifier for {cfg['input_size']}x{cfg['input_size']} {cfg['dataset']} images, "
-        "in the format of [synth](https://github.com/) (config.json + model.safetensors"
+        "in the format of the `synth` package (config.json + model.safetensors"
         f"{' + seeds.safetensors' if model.seed_bank is not None else ''}); it is the classifier behind "
         'the image synthesis tasks of Santurkar et al. (2019), "Image Synthesis with a Single (Robust) Classifier".',
         "",
