@@ -391,11 +391,11 @@ def controls(task: str, default_preset: str = "paper"):
             info="paper: the authors' settings; fast: fewer, decaying steps",
         )
         compare = gr.Checkbox(label="Also run the standard (non-robust) model", value=False)
-    with gr.Accordion("Advanced (blank = preset)", open=False):
+    with gr.Accordion("Advanced (0 = the preset's value)", open=False):
         with gr.Row():
-            steps = gr.Number(label="steps", value=None, precision=0, minimum=1, maximum=2000)
-            eps = gr.Number(label="eps (L2 radius, [0,1] pixels)", value=None, minimum=0.001, maximum=500)
-            step_size = gr.Number(label="step size", value=None, minimum=0.0001, maximum=100)
+            steps = gr.Number(label="steps", value=0, precision=0, minimum=0, maximum=2000)
+            eps = gr.Number(label="eps (L2 radius, [0,1] pixels)", value=0, minimum=0, maximum=500)
+            step_size = gr.Number(label="step size", value=0, minimum=0, maximum=100)
     return model, preset, compare, steps, eps, step_size
 
 
