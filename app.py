@@ -175,14 +175,7 @@ def do_generate(
             model.class_index(label)
         except ValueError as e:
             raise gr.Error(str(e)) from None
-    names = (
-        [label] * n
-        if label
-        else [
-            model.class_names[i]
-            for i in torch.randint(0, model.num_classes, (n,), generator=torch.Generator().manual_seed(seed))
-        ]
-    )
+    names = synth.tasks.generation_classes(model, label or None, n, seed)
     caps = [f"{c} #{k} (seed {seed})" for k, c in enumerate(names)]
     if model.seed_bank is None:
         gr.Warning("this model ships no class seeds: starting from the generic seed (grey + coarse noise)")

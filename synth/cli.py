@@ -134,13 +134,7 @@ def run(args) -> list[Path]:
         if args.command == "generate":
             label = args.label
             imgs = tasks.generate(model, label=label, n=args.n, **kw)
-            if label is not None:
-                names = [model.class_names[model.class_index(label)]] * args.n
-            else:  # recover the drawn classes the same way generate did
-                import torch
-
-                g = torch.Generator().manual_seed(args.seed)
-                names = [model.class_names[i] for i in torch.randint(0, model.num_classes, (args.n,), generator=g)]
+            names = tasks.generation_classes(model, label, args.n, args.seed)
             counts: dict[str, int] = {}
             for img, name in zip(imgs, names):
                 k = counts.get(name, 0)

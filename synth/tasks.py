@@ -182,6 +182,16 @@ def _generator(seed):
 
 
 # --------------------------------------------------------------------------------------------- tasks
+def _generation_labels(model, label, n: int, g) -> torch.Tensor:
+    labels = _labels(model, label, n)
+    return torch.randint(0, model.num_classes, (n,), generator=g) if labels is None else labels
+
+
+def generation_classes(model, label=None, n: int = 1, seed: int | None = 0) -> list[str]:
+    """The class names `generate(model, label, n, seed)` produces, in order (random classes when label is None)."""
+    return [model.class_names[i] for i in _generation_labels(model, label, n, _generator(seed))]
+
+
 def generate(
     model,
     label=None,
@@ -201,9 +211,7 @@ def generate(
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
     g = _generator(seed)
-    labels = _labels(model, label, n)
-    if labels is None:
-        labels = torch.randint(0, model.num_classes, (n,), generator=g)
+    labels = _generation_labels(model, label, n, g)
     p = task_params(model, "generate", preset, eps=eps, step_size=step_size, steps=steps)
     x0 = seeds_for(model, labels, g)
     x = _run(model, class_loss(labels), x0, p, callback=callback, precision=precision)

@@ -111,7 +111,7 @@ def test_translate_sketch_visualize_superres_paint(client, files):
         ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", None, "dog"], "upload a photo"),
         ("/inpaint", lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, ""], "mask is empty"),
         ("/generate", lambda f: ["cifar10-resnet20-l2-eps0.5", "caat", 1, 0], "did you mean"),
-        ],
+    ],
 )
 def test_errors_are_clear(client, files, endpoint, args, msg):
     with pytest.raises(Exception, match=msg):

@@ -62,7 +62,7 @@ def test_madrylab_from_offline_hub_cache(tmp_path):
     code = f"""
 import torch, synth
 m = synth.load_model("madrylab/robust-imagenet-models:resnet18_l2_eps3.ckpt")
-x = torch.load(r"{tmp_path / "x.pt"}"); y = torch.load(r"{tmp_path / "y.pt"}")
+x = torch.load(r"{tmp_path / "x.pt"}", weights_only=True); y = torch.load(r"{tmp_path / "y.pt"}", weights_only=True)
 with torch.no_grad(): out = m.logits(x)
 assert torch.allclose(out, y, atol=1e-4), (out - y).abs().max()
 assert m.arch == "resnet18" and m.eps == 3.0 and m.dataset == "cifar10" and m.class_names[3] == "cat"
