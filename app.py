@@ -264,7 +264,7 @@ def do_super_resolve(
             f"{small.width}x{small.height} x{factor} would be over 4 megapixels: use a smaller image or factor"
         )
     bicubic = small.resize((small.width * factor, small.height * factor), Image.Resampling.BICUBIC)
-    kw = dict(factor=factor, start=start, preset=preset, **params(steps, eps, step_size))
+    kw = dict(factor=factor, start=None if start == "preset" else start, preset=preset, **params(steps, eps, step_size))
     out = None
     for _kind, val in streamed(lambda cb: run_task(synth.super_resolve, model, small, callback=cb, **kw), progress):
         out = val
@@ -369,7 +369,7 @@ def do_visualize(
 
 
 # --------------------------------------------------------------------------------------------- UI
-def controls(task: str, default_preset: str = "paper"):
+def controls(task: str, default_preset: str = "ours"):
     with gr.Row():
         model = gr.Dropdown(
             MODELS,
@@ -378,10 +378,10 @@ def controls(task: str, default_preset: str = "paper"):
             info="embedded CIFAR-10 models work offline; ImageNet models download from the Hub",
         )
         preset = gr.Radio(
-            ["paper", "fast"],
+            ["ours", "paper", "fast"],
             value=default_preset,
             label="Preset",
-            info="paper: the authors' settings; fast: fewer, decaying steps",
+            info="ours: measured improvements (README, Results); paper: the authors' method; fast: paper, fewer steps",
         )
         compare = gr.Checkbox(label="Also run the standard (non-robust) model", value=False)
     with gr.Accordion("Advanced (0 = the preset's value)", open=False):
@@ -478,11 +478,12 @@ def build_demo() -> gr.Blocks:
 
         with gr.Tab("Inpaint"):
             gr.Markdown(
-                "Upload a photo and paint over the region to fill (or upload a mask, white = fill). The "
-                "region is filled with the image's mean colour, then PGD makes it look like the class while "
-                "a penalty keeps the rest of the photo; pixels outside the mask are returned unchanged."
+                "Upload a photo and paint over the region to fill (or upload a mask, white = fill). Ours fills "
+                "the hole smoothly from its border, then PGD makes it look like the class with the rest of the "
+                "photo held fixed; the paper starts from the image's mean colour and penalises changes outside. "
+                "Pixels outside the mask are returned unchanged."
             )
-            model, preset, compare, steps, eps, step_size = controls("inpaint", "fast")
+            model, preset, compare, steps, eps, step_size = controls("inpaint")
             with gr.Row():
                 editor = photo_editor("Photo - paint the region to fill", "#ff00ff")
                 with gr.Column():
@@ -535,15 +536,21 @@ def build_demo() -> gr.Blocks:
 
         with gr.Tab("Super-resolve"):
             gr.Markdown(
-                "Upsample a small photo (nearest, the paper's start, or bicubic), then strengthen its "
-                "class inside a small L2 ball. Give the high-resolution original to see PSNR of both."
+                "Upsample a small photo, then strengthen its class inside a small L2 ball. Ours starts from "
+                "back-projected bicubic and keeps the result consistent with the input (it downsamples back to "
+                "it); the paper starts from nearest. Give the high-resolution original to see PSNR of both."
             )
             model, preset, compare, steps, eps, step_size = controls("super_resolve")
             with gr.Row():
                 img = gr.Image(label="Small photo", type="pil", image_mode=None, height=200)
                 with gr.Column():
                     factor = gr.Slider(2, 8, value=4, step=1, label="Factor")
-                    start = gr.Radio(["nearest", "bicubic"], value="bicubic", label="Start")
+                    start = gr.Radio(
+                        ["preset", "nearest", "bicubic", "backprojected"],
+                        value="preset",
+                        label="Start",
+                        info="preset: ours = back-projected bicubic, paper = nearest",
+                    )
                     original = gr.Image(label="High-resolution original (optional, for PSNR)", type="pil", height=160)
             go, stop = run_buttons("Super-resolve")
             report = gr.Markdown()

@@ -33,7 +33,12 @@ def _common(p: argparse.ArgumentParser, needs_input=True, mask=False):
         p.add_argument(
             "--mask", required=True, help="mask file (white = region), or a folder of masks matched by file name"
         )
-    p.add_argument("--preset", choices=tasks.PRESETS, default=None, help="paper settings or the fast schedule")
+    p.add_argument(
+        "--preset",
+        choices=tasks.PRESETS,
+        default=None,
+        help="ours (default: measured improvements), paper (the authors' method) or fast (paper, fewer steps)",
+    )
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--eps", type=float, default=None, help="L2 radius in [0,1]-pixel units")
     p.add_argument("--step-size", type=float, default=None)
@@ -56,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("super-resolve", help=COMMANDS["super-resolve"])
     _common(p)
     p.add_argument("--factor", type=int, default=4)
-    p.add_argument("--start", choices=["nearest", "bicubic"], default="nearest")
+    p.add_argument(
+        "--start",
+        choices=["nearest", "bicubic", "backprojected"],
+        default=None,
+        help="default: the preset's (ours: backprojected, paper: nearest)",
+    )
     p.add_argument("--label", default=None, help="class (default: predicted per tile)")
     p = sub.add_parser("translate", help=COMMANDS["translate"])
     _common(p)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import synth
@@ -42,8 +43,9 @@ def test_generate_without_seed_bank_warns():
     assert imgs[0].size == (32, 32)
 
 
-def test_inpaint_keeps_unmasked_pixels(tiny, photo, mask48x64):
-    out = synth.inpaint(tiny, photo, mask48x64, **FAST)
+@pytest.mark.parametrize("preset", ["ours", "paper"])
+def test_inpaint_keeps_unmasked_pixels(tiny, photo, mask48x64, preset):
+    out = synth.inpaint(tiny, photo, mask48x64, preset=preset, **FAST)
     assert out.size == photo.size and out.mode == "RGB"
     m = np.asarray(mask48x64) > 0
     assert (arr(out)[~m] == arr(photo)[~m]).all()
@@ -68,9 +70,15 @@ def test_translate_sketch_visualize_sizes(tiny, photo):
 
 def test_super_resolve(tiny):
     small = Image.fromarray((np.random.default_rng(0).random((8, 8, 3)) * 255).astype("uint8"))
-    for start in ("nearest", "bicubic"):
+    for start in ("nearest", "bicubic", "backprojected"):
         out = synth.super_resolve(tiny, small, factor=4, start=start, **FAST)
         assert out.size == (32, 32)
+    # the default ('ours') keeps the result consistent with its input: area-downsampling gives it back
+    out = synth.super_resolve(tiny, small, factor=4, steps=3)
+    back = F.avg_pool2d(to_tensor(out), 4)
+    assert (back - to_tensor(small)).abs().max() < 1.5 / 255  # up to 8-bit rounding
+    paper = synth.super_resolve(tiny, small, factor=4, preset="paper", steps=3)
+    assert (F.avg_pool2d(to_tensor(paper), 4) - to_tensor(small)).abs().max() > 1.5 / 255  # unconstrained
     big = synth.super_resolve(tiny, small.resize((20, 12)), factor=4, **FAST)  # 80x48 -> tiles of 32
     assert big.size == (80, 48)
 
@@ -81,12 +89,19 @@ def test_batch_of_images(tiny, photo, mask48x64):
 
 
 def test_task_params_scale_and_presets(tiny):
-    p = synth.task_params(tiny, "generate")
+    p = synth.task_params(tiny, "generate", "paper")
     assert (p["eps"], p["step_size"], p["steps"]) == (30.0, 0.5, 60)  # the CIFAR values
+    assert synth.task_params(tiny, "generate")["eps"] < 30  # 'ours' (default): a small ball around the seed
     p = synth.task_params(tiny, "inpaint", "paper")
-    assert p["steps"] == 720 and abs(p["eps"] - 21.6 * 32 / 224) < 1e-9
-    fast = synth.task_params(tiny, "inpaint")
-    assert fast["steps"] < 720 and fast["schedule"] == "linear"
+    assert p["steps"] == 720 and abs(p["eps"] - 21.6 * 32 / 224) < 1e-9 and p["fill"] == "mean"
+    fast = synth.task_params(tiny, "inpaint", "fast")
+    assert fast["steps"] < 720 and fast["schedule"] == "linear" and fast["fill"] == "mean"
+    ours = synth.task_params(tiny, "inpaint")
+    assert ours["fill"] == "smooth" and ours["hard"] and abs(ours["eps"] - 7.0 * 32 / 224) < 1e-9
+    assert synth.task_params(tiny, "super_resolve")["start"] == "backprojected"
+    assert synth.task_params(tiny, "super_resolve", "paper")["start"] == "nearest"
+    with pytest.raises(ValueError, match="preset must be"):
+        synth.task_params(tiny, "inpaint", "best")
     assert synth.task_params(tiny, "translate", steps=7)["steps"] == 7
 
 
