@@ -41,6 +41,29 @@ class Cancelled(Exception):
     pass
 
 
+def readable(component):
+    """`component` whose uploads fail with a clear message: Gradio opens an upload with PIL before our code runs,
+    so a non-image file would otherwise end in its generic 'error' with no reason given."""
+
+    class Readable(component):
+        is_template = True  # same front end as `component`
+
+        def preprocess(self, payload):
+            try:
+                return super().preprocess(payload)
+            except (OSError, ValueError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
+                name = getattr(payload, "orig_name", None) or "the upload"
+                raise gr.Error(
+                    f"{name} is not an image I can read ({e.__class__.__name__}): upload a PNG, JPEG, WebP or BMP"
+                ) from None
+
+    Readable.__name__ = Readable.__qualname__ = f"Readable{component.__name__}"
+    return Readable
+
+
+ImageInput, ImageEditorInput = readable(gr.Image), readable(gr.ImageEditor)
+
+
 def get_model(name: str):
     try:
         model = synth.load_model(name or DEFAULT_MODEL)
@@ -394,7 +417,7 @@ def controls(task: str, default_preset: str = "ours"):
 
 def photo_editor(label, colour):
     """Upload a photo, paint a region with a fixed-colour brush (the mask is read from the stroke layer)."""
-    return gr.ImageEditor(
+    return ImageEditorInput(
         label=label,
         type="pil",
         image_mode="RGBA",
@@ -487,7 +510,7 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 editor = photo_editor("Photo - paint the region to fill", "#ff00ff")
                 with gr.Column():
-                    up_mask = gr.Image(label="...or upload a mask (optional)", type="pil", image_mode="L", height=160)
+                    up_mask = ImageInput(label="...or upload a mask (optional)", type="pil", image_mode="L", height=160)
                     label = class_dropdown("Class (optional)")
             go, stop = run_buttons("Inpaint")
             with gr.Row():
@@ -511,7 +534,7 @@ def build_demo() -> gr.Blocks:
             )
             model, preset, compare, steps, eps, step_size = controls("translate")
             with gr.Row():
-                img = gr.Image(label="Photo", type="pil", image_mode=None, height=300)
+                img = ImageInput(label="Photo", type="pil", image_mode=None, height=300)
                 target = class_dropdown("Target class / domain", blank_ok=False, value="dog")
             go, stop = run_buttons("Translate")
             with gr.Row():
@@ -542,7 +565,7 @@ def build_demo() -> gr.Blocks:
             )
             model, preset, compare, steps, eps, step_size = controls("super_resolve")
             with gr.Row():
-                img = gr.Image(label="Small photo", type="pil", image_mode=None, height=200)
+                img = ImageInput(label="Small photo", type="pil", image_mode=None, height=200)
                 with gr.Column():
                     factor = gr.Slider(2, 8, value=4, step=1, label="Factor")
                     start = gr.Radio(
@@ -551,7 +574,7 @@ def build_demo() -> gr.Blocks:
                         label="Start",
                         info="preset: ours = back-projected bicubic, paper = nearest",
                     )
-                    original = gr.Image(label="High-resolution original (optional, for PSNR)", type="pil", height=160)
+                    original = ImageInput(label="High-resolution original (optional, for PSNR)", type="pil", height=160)
             go, stop = run_buttons("Super-resolve")
             report = gr.Markdown()
             with gr.Row():
@@ -590,7 +613,7 @@ def build_demo() -> gr.Blocks:
                     height=320,
                 )
                 with gr.Column():
-                    uploaded = gr.Image(label="...or upload a drawing", type="pil", image_mode=None, height=200)
+                    uploaded = ImageInput(label="...or upload a drawing", type="pil", image_mode=None, height=200)
                     label = class_dropdown("Class (optional)")
             go, stop = run_buttons("Sketch -> image")
             with gr.Row():
@@ -623,7 +646,7 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 editor = photo_editor("Photo - paint the region", "#00ffff")
                 with gr.Column():
-                    up_mask = gr.Image(label="...or upload a mask (optional)", type="pil", image_mode="L", height=160)
+                    up_mask = ImageInput(label="...or upload a mask (optional)", type="pil", image_mode="L", height=160)
                     feat = gr.Dropdown([], value=None, label="Feature index", allow_custom_value=True)
                     suggest = gr.Button("Suggest features")
             thumbs = gr.Gallery(label="What each suggested feature adds", format="png", columns=6, height=160)
@@ -656,7 +679,7 @@ def build_demo() -> gr.Blocks:
             )
             model, preset, compare, steps, eps, step_size = controls("visualize")
             with gr.Row():
-                img = gr.Image(label="Start image", type="pil", image_mode=None, height=260)
+                img = ImageInput(label="Start image", type="pil", image_mode=None, height=260)
                 target = class_dropdown("Target class", blank_ok=False, value="frog")
             go, stop = run_buttons("Visualize")
             out = gr.Gallery(label="Robust model: start -> target", format="png", columns=5, height=200)

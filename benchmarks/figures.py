@@ -1,7 +1,10 @@
 """Figures for the README (PNG, into docs/): python benchmarks/figures.py [--model M] [--out docs]
 
-- generate.png: samples per class from the robust model and from its standard twin (same seeds, same settings)
-- tasks.png:    inpainting, super-resolution, translation, sketch and class visualization on the shipped examples
+- generate.png:   samples per class from the robust model and from its standard twin (same seeds, same settings)
+- superres.png:   x4 super-resolution of CIFAR-10 test images: input / bicubic / paper / ours / original
+- inpainting.png: original / masked / mean fill / paper / smooth fill / ours
+- tasks.png:      inpainting, super-resolution, translation, sketch and class visualization on the shipped examples
+Test images come from tests/data/cifar10_samples (committed, so this runs anywhere).
 """
 
 import argparse
@@ -10,9 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 import synth  # noqa: E402
+from synth.evaluate import load_test_set, square_masks  # noqa: E402
+from synth.images import to_pil  # noqa: E402
+from synth.starts import downsample, mean_fill, smooth_fill, upsample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = 64  # every 32 px image drawn 2x, nearest, so pixels stay pixels
@@ -60,6 +67,32 @@ def main():
     header = ["seed"] + [f"robust {i}" for i in range(args.n)] + [""] + [f"standard {i}" for i in range(args.n)]
     grid(rows, labels, header).save(out / "generate.png")
 
+    # super-resolution and inpainting on test images: one per class
+    x, _ = load_test_set(ROOT / "tests" / "data" / "cifar10_samples", robust, per_class=1)
+    small = (downsample(x, 4) * 255).round() / 255
+    smalls = [to_pil(t) for t in small]
+    paper = synth.super_resolve(robust, smalls, 4, preset="paper")
+    ours = synth.super_resolve(robust, smalls, 4)
+    rows = [
+        [to_pil(n), to_pil(b), p, o, to_pil(t)]
+        for n, b, p, o, t in zip(upsample(small, 4, "nearest"), upsample(small, 4, "bicubic"), paper, ours, x)
+    ]
+    header = ["input (8px)", "bicubic", "paper", "ours", "original"]
+    grid(rows, robust.class_names, header).save(out / "superres.png")
+
+    m = square_masks(len(x), robust.input_size, 0.1, seed=0)
+    masks = [to_pil(mi.expand(3, -1, -1)) for mi in m]
+    xs = [to_pil(t) for t in x]
+    paper = synth.inpaint(robust, xs, masks, preset="paper")
+    ours = synth.inpaint(robust, xs, masks)
+    masked = x * (1 - m) + torch.tensor([1.0, 0.0, 1.0]).view(1, 3, 1, 1) * m
+    rows = [
+        [to_pil(t), to_pil(mk), to_pil(mf), p, to_pil(sf), o]
+        for t, mk, mf, p, sf, o in zip(x, masked, mean_fill(x, m), paper, smooth_fill(x, m), ours)
+    ]
+    header = ["original", "masked", "mean fill", "paper", "smooth fill", "ours"]
+    grid(rows, robust.class_names, header).save(out / "inpainting.png")
+
     ex = ROOT / "examples"
     cat = Image.open(ex / "cat.png").convert("RGB")
     mask = Image.new("L", cat.size, 0)
@@ -72,7 +105,7 @@ def main():
         [
             small.resize((32, 32), Image.Resampling.NEAREST),
             small.resize((32, 32), Image.Resampling.BICUBIC),
-            synth.super_resolve(robust, small, 4, start="bicubic"),
+            synth.super_resolve(robust, small, 4),
             ship,
         ],
         [cat, synth.translate(robust, cat, target="dog"), synth.translate(standard, cat, target="dog")],
@@ -85,7 +118,7 @@ def main():
     ]
     labels = ["inpaint", "super-res x4", "cat -> dog", "sketch: car", "cat -> frog"]
     grid(rows, labels).save(out / "tasks.png")
-    print("\n".join(str(p) for p in (out / "generate.png", out / "tasks.png")))
+    print("\n".join(str(out / f) for f in ("generate.png", "superres.png", "inpainting.png", "tasks.png")))
 
 
 if __name__ == "__main__":

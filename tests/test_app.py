@@ -31,6 +31,7 @@ def files(tmp_path_factory):
     m.save(d / "mask.png")
     Image.fromarray((rng.random((8, 8, 3)) * 255).astype("uint8")).save(d / "small.png")
     (d / "notimage.png").write_text("hello")
+    (d / "notes.txt").write_text("not a picture")
     return d
 
 
@@ -111,6 +112,21 @@ def test_translate_sketch_visualize_superres_paint(client, files):
         ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", None, "dog"], "upload a photo"),
         ("/inpaint", lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, ""], "mask is empty"),
         ("/generate", lambda f: ["cifar10-resnet20-l2-eps0.5", "caat", 1, 0], "did you mean"),
+        (
+            "/translate",
+            lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notes.txt")), "dog"],
+            "not an image I can read",
+        ),
+        (
+            "/super_resolve",
+            lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notes.txt")), 4, "preset", None],
+            "not an image I can read",
+        ),
+        (
+            "/inpaint",
+            lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "notimage.png"), None, ""],
+            "not an image I can read",
+        ),
     ],
 )
 def test_errors_are_clear(client, files, endpoint, args, msg):

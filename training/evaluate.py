@@ -12,10 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
-from synth.pgd import autocast_for, pgd
+from synth.evaluate import robust_accuracy
 from training.data import DataError, InMemory
 from training.runs import load_any
 
@@ -23,27 +20,9 @@ from training.runs import load_any
 def accuracy(
     model, data: InMemory, eps: float, steps: int, batch_size: int = 250, precision: str = "auto", norm: str = "l2"
 ) -> dict:
-    """{'clean': acc, 'robust': acc under PGD(eps, steps), 'n': images}."""
+    """{'clean': acc, 'robust': acc under PGD(eps, steps), 'n': images} (synth.evaluate.robust_accuracy)."""
     model.eval()
-    clean = robust = n = 0
-    for x, y in data.batches(batch_size):
-        with torch.no_grad(), autocast_for(x, precision):
-            clean += (model.logits(x).argmax(1) == y).sum().item()
-        if eps > 0:
-            x_adv = pgd(
-                lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none"),
-                x,
-                eps=eps,
-                step_size=2.5 * eps / steps,
-                steps=steps,
-                maximize=True,
-                norm=norm,
-                precision=precision,
-            )
-            with torch.no_grad(), autocast_for(x, precision):
-                robust += (model.logits(x_adv).argmax(1) == y).sum().item()
-        n += len(y)
-    return dict(clean=clean / n, robust=robust / n if eps > 0 else None, n=n, eps=eps, steps=steps)
+    return robust_accuracy(model, data.batches(batch_size), eps, steps, precision=precision, norm=norm)
 
 
 def main(argv=None):

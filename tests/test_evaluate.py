@@ -1,0 +1,96 @@
+"""The harness's metrics on cases with known answers, and the harness end to end on a handful of images."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from synth import evaluate as E
+from synth.models import CIFAR10_CLASSES
+
+
+def test_psnr_known_values():
+    x = torch.rand(3, 3, 16, 16)
+    assert torch.all(E.psnr(x, x) == E.PSNR_CAP)  # identical: capped, not inf
+    y = x + 0.1  # uniform error 0.1 -> MSE 0.01 -> 20 dB
+    assert torch.allclose(E.psnr(y, x), torch.full((3,), 20.0), atol=1e-4)
+    noise = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 0.05  # sigma 0.05 -> 26.02 dB
+    assert abs(float(E.psnr(x[:1].repeat(1, 1, 16, 16) + noise, x[:1].repeat(1, 1, 16, 16))) - 26.02) < 0.05
+    m = torch.zeros(1, 1, 16, 16)
+    m[..., :4, :4] = 1
+    z = x[:1].clone()
+    z[..., :4, :4] += 0.1  # error only inside the mask: 20 dB there
+    assert abs(float(E.psnr(z, x[:1], m)) - 20.0) < 1e-3
+
+
+def test_frechet_distance_known_values():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 8, generator=g)
+    assert abs(E.frechet_distance(a, a)) < 1e-6  # a set with itself
+    shifted = a + torch.tensor([3.0] + [0.0] * 7)  # mean shift 3 -> 9, same covariance
+    assert abs(E.frechet_distance(shifted, a) - 9.0) < 1e-4
+    wider = a * 2  # N(0,I) vs N(0,4I) in 8-d: tr(I + 4I - 2*2I) = 8
+    assert abs(E.frechet_distance(wider, a) - 8.0) < 0.5
+    assert E.frechet_distance(torch.randn(4000, 8, generator=g), a) < 0.05  # two samples of one Gaussian
+
+
+def test_inception_score_known_values():
+    assert abs(E.inception_score(torch.full((10, 5), 0.2)) - 1.0) < 1e-6  # uninformative
+    assert abs(E.inception_score(torch.eye(5).repeat(4, 1)) - 5.0) < 1e-3  # confident, evenly spread
+    assert abs(E.inception_score(torch.eye(5)[[0] * 10]) - 1.0) < 1e-3  # confident but all one class
+
+
+def test_square_masks_cover_a_tenth():
+    m = E.square_masks(50, 32, 0.1, seed=0)
+    assert m.shape == (50, 1, 32, 32) and torch.all(m.flatten(1).sum(1) == 100)
+    assert not torch.equal(m[0], m[1])  # placed at random
+    assert torch.equal(m, E.square_masks(50, 32, 0.1, seed=0))
+
+
+def test_inception_metrics_code_path_with_random_weights():
+    from torchvision.models import inception_v3
+
+    torch.manual_seed(0)
+    net = inception_v3(weights=None, aux_logits=False, init_weights=False)
+    x = torch.rand(3, 3, 32, 32)
+    r = E.inception_metrics(x, x, net)
+    assert abs(r["fid"]) < 1e-3  # same images
+    assert 1.0 <= r["inception_score"] <= 1000
+    r2 = E.inception_metrics(x, torch.rand(3, 3, 32, 32), net)
+    assert r2["fid"] > r["fid"]
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for c in CIFAR10_CLASSES:
+        d = tmp_path / "test" / c
+        d.mkdir(parents=True)
+        for k in range(3):
+            Image.fromarray((rng.random((32, 32, 3)) * 255).astype("uint8")).save(d / f"{k}.png")
+    return tmp_path
+
+
+def test_load_test_set(image_folder, tiny):
+    x, y = E.load_test_set(image_folder, tiny, per_class=2)
+    assert x.shape == (20, 3, 32, 32) and sorted(y.tolist()) == sorted(list(range(10)) * 2)
+    with pytest.raises(FileNotFoundError):
+        E.load_test_set(image_folder / "nope", tiny)
+
+
+def test_harness_end_to_end(image_folder, tiny_dir, tmp_path, capsys):
+    out = tmp_path / "e.json"
+    args = ["all", "--data", str(image_folder), "--model", str(tiny_dir), "--judge", str(tiny_dir)]
+    args += ["--n", "1", "--gen-n", "1", "--factors", "4", "--presets", "paper", "ours", "--json", str(out)]
+    res = E.main(args)
+    printed = capsys.readouterr().out
+    assert "### Super-resolution x4" in printed and "preset=ours" in printed and "preset=paper" in printed
+    saved = json.loads(out.read_text())
+    assert set(saved) >= {"generation", "superres", "inpainting", "robustness", "command"}
+    inp = saved["inpainting"]["rows"]
+    assert inp["synth.inpaint, preset=ours"]["change_outside_8bit"] == 0  # pixels outside the patch untouched
+    assert all(math.isfinite(r["psnr"]) for r in saved["superres"]["x4"].values() if r["psnr"] is not None)
+    assert res["generation"]["real test images"]["n"] == 10
