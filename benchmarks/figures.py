@@ -1,6 +1,6 @@
 """Figures for the README (PNG, into docs/): python benchmarks/figures.py [--model M] [--out docs]
 
-- generate.png:   samples per class from the robust model and from its standard twin (same seeds, same settings)
+- generate.png:   per class: seeds; the robust model's samples from them (ours, paper); the standard twin's (paper)
 - superres.png:   x4 super-resolution of CIFAR-10 test images: input / bicubic / paper / ours / original
 - inpainting.png: original / masked / mean fill / paper / smooth fill / ours
 - tasks.png:      inpainting, super-resolution, translation, sketch and class visualization on the shipped examples
@@ -49,7 +49,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=str(ROOT / "docs"))
-    ap.add_argument("--n", type=int, default=5)
+    ap.add_argument("--n", type=int, default=3)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -59,12 +59,16 @@ def main():
     standard.seed_bank = robust.seed_bank
 
     rows, labels = [], []
+    gap = Image.new("RGB", (8, 8), "white")
     for k, name in enumerate(robust.class_names):
-        r, seeds = synth.generate(robust, label=k, n=args.n, seed=k, return_seeds=True)
-        s = synth.generate(standard, label=k, n=args.n, seed=k)
-        rows.append([seeds[0]] + r + [Image.new("RGB", (8, 8), "white")] + s)
+        ours, seeds = synth.generate(robust, label=k, n=args.n, seed=k, return_seeds=True)
+        paper = synth.generate(robust, label=k, n=args.n, seed=k, preset="paper")
+        std = synth.generate(standard, label=k, n=args.n, seed=k, preset="paper")
+        rows.append(seeds + [gap] + ours + [gap] + paper + [gap] + std)
         labels.append(name)
-    header = ["seed"] + [f"robust {i}" for i in range(args.n)] + [""] + [f"standard {i}" for i in range(args.n)]
+    n = args.n
+    header = [f"seed {i}" for i in range(n)] + [""] + [f"ours {i}" for i in range(n)] + [""]
+    header += [f"paper {i}" for i in range(n)] + [""] + [f"standard {i}" for i in range(n)]
     grid(rows, labels, header).save(out / "generate.png")
 
     # super-resolution and inpainting on test images: one per class

@@ -162,3 +162,27 @@ def test_fake_relu_changes_gradient_not_value(tiny):
     (ga,) = torch.autograd.grad(a[:, 0].sum(), x)
     (gb,) = torch.autograd.grad(b[:, 0].sum(), x)
     assert not torch.allclose(ga, gb) or torch.equal(a[:, 0], torch.zeros(2))
+
+
+@pytest.mark.parametrize("arch", ["cifar_resnet8", "resnet18"])
+def test_for_synthesis_folds_batchnorm_without_changing_the_function(arch):
+    torch.manual_seed(0)
+    size = 32 if arch.startswith("cifar") else 64
+    m = synth.RobustModel(arch, 10, input_size=size).eval()
+    for bn in m.modules():  # non-trivial statistics, so folding has something to get right
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.data.uniform_(0.5, 1.5)
+            bn.bias.data.uniform_(-0.2, 0.2)
+    keys = set(m.state_dict())
+    f = m.for_synthesis()
+    assert f is m.for_synthesis()  # cached
+    assert not any(isinstance(b, torch.nn.BatchNorm2d) for b in f.modules())
+    assert set(m.state_dict()) == keys  # the model itself (what save_pretrained writes) is untouched
+    x = torch.rand(2, 3, size, size, requires_grad=True)
+    a, b = m.logits(x), f.logits(x)
+    assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    (ga,) = torch.autograd.grad(a[:, 3].sum(), x)
+    (gb,) = torch.autograd.grad(b[:, 3].sum(), x)
+    assert torch.allclose(ga, gb, atol=1e-4, rtol=1e-3)
