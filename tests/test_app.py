@@ -153,3 +153,22 @@ def test_suggest_features_and_stack(files):
     assert len(thumbs) == 6 and thumbs[0][0].size == photo.size and "feature" in thumbs[0][1]
     assert dropdown.value == int(thumbs[0][1].split()[1])
     assert app.stack_edit(thumbs[0][0])["background"] is thumbs[0][0]
+
+
+def test_flooded_queue_serves_or_says_it_is_full(client):
+    # more jobs than the queue holds (max_size 16, one PGD job at a time): the overflow gets a clear message,
+    # everything accepted completes
+    jobs = [
+        client.submit("cifar10-resnet20-l2-eps0.5", "cat", 1, i, "ours", False, 80, None, None, api_name="/generate")
+        for i in range(22)
+    ]
+    done, full = 0, 0
+    for job in jobs:
+        try:
+            gallery, _, info = job.result()
+            assert len(gallery) == 1 and "seed" in info
+            done += 1
+        except Exception as e:
+            assert "queue is full" in str(e).lower(), e
+            full += 1
+    assert full >= 1 and done >= 16 and done + full == 22
