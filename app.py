@@ -42,26 +42,30 @@ class Cancelled(Exception):
 
 
 def readable(component):
-    """`component` whose uploads fail with a clear message: Gradio opens an upload with PIL before our code runs,
-    so a non-image file would otherwise end in its generic 'error' with no reason given."""
+    """`component` (an image input) whose uploads fail with a clear message: Gradio opens an upload with PIL
+    before our code runs, so a non-image file would otherwise end in its generic 'error' with no reason given.
+    (Wraps the instance's preprocess; a subclass would make Gradio write a .pyi stub next to this file.)"""
+    preprocess = component.preprocess
 
-    class Readable(component):
-        is_template = True  # same front end as `component`
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except (OSError, ValueError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
+            name = getattr(payload, "orig_name", None) or "the upload"
+            raise gr.Error(
+                f"{name} is not an image I can read ({e.__class__.__name__}): upload a PNG, JPEG, WebP or BMP"
+            ) from None
 
-        def preprocess(self, payload):
-            try:
-                return super().preprocess(payload)
-            except (OSError, ValueError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
-                name = getattr(payload, "orig_name", None) or "the upload"
-                raise gr.Error(
-                    f"{name} is not an image I can read ({e.__class__.__name__}): upload a PNG, JPEG, WebP or BMP"
-                ) from None
-
-    Readable.__name__ = Readable.__qualname__ = f"Readable{component.__name__}"
-    return Readable
+    component.preprocess = checked
+    return component
 
 
-ImageInput, ImageEditorInput = readable(gr.Image), readable(gr.ImageEditor)
+def ImageInput(**kw):  # noqa: N802 - used like the component it returns
+    return readable(gr.Image(**kw))
+
+
+def ImageEditorInput(**kw):  # noqa: N802
+    return readable(gr.ImageEditor(**kw))
 
 
 def get_model(name: str):
