@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextvars
-import math
 import queue
 import threading
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from PIL import Image
 
 import synth
+import synth.evaluate
 from synth.models import DEFAULT_MODEL, PRESETS
 
 try:  # ZeroGPU Spaces: GPU-bound functions get @spaces.GPU; elsewhere a no-op
@@ -176,10 +176,8 @@ def run_task(fn, *args, **kwargs):
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
-    x = np.asarray(a, np.float64) / 255
-    y = np.asarray(b.resize(a.size), np.float64) / 255
-    mse = float(((x - y) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+    """PSNR of `a` against `b` resized to `a`'s size (synth.evaluate.psnr)."""
+    return float(synth.evaluate.psnr(synth.images.to_tensor(a), synth.images.to_tensor(b.resize(a.size))))
 
 
 def class_choices(model_name):

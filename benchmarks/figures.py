@@ -17,7 +17,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 import synth  # noqa: E402
-from synth.evaluate import load_test_set, square_masks  # noqa: E402
+from synth.evaluate import load_test_set, quantize, square_masks  # noqa: E402
 from synth.images import to_pil  # noqa: E402
 from synth.starts import downsample, mean_fill, smooth_fill, upsample  # noqa: E402
 
@@ -73,7 +73,7 @@ def main():
 
     # super-resolution and inpainting on test images: one per class
     x, _ = load_test_set(ROOT / "tests" / "data" / "cifar10_samples", robust, per_class=1)
-    small = (downsample(x, 4) * 255).round() / 255
+    small = quantize(downsample(x, 4))
     smalls = [to_pil(t) for t in small]
     paper = synth.super_resolve(robust, smalls, 4, preset="paper")
     ours = synth.super_resolve(robust, smalls, 4)

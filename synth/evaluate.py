@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .images import list_images, load_image, to_pil, to_tensor
+from .images import list_images, load_image, resize, to_pil, to_tensor
 from .models import ModelLoadError, load_model, standard_twin
 from .pgd import autocast_for, pgd
 from .starts import downsample, mean_fill, smooth_fill, upsample
@@ -131,19 +131,21 @@ def load_test_set(root, model, per_class: int | None = None, offset: int = 0) ->
         label = model.class_index(folder.name)
         files = list_images(folder)[offset : None if per_class is None else offset + per_class]
         for f in files:
-            x = to_tensor(load_image(f))
-            if x.shape[-1] != model.input_size or x.shape[-2] != model.input_size:
-                x = F.interpolate(x, size=(model.input_size,) * 2, mode="bilinear", antialias=True).clamp(0, 1)
-            xs.append(x)
+            xs.append(resize(to_tensor(load_image(f)), model.input_size))
             ys.append(label)
     if not xs:
         raise FileNotFoundError(f"{root}: no images")
     return torch.cat(xs), torch.tensor(ys)
 
 
-def _quantize(x: torch.Tensor) -> torch.Tensor:
+def quantize(x: torch.Tensor) -> torch.Tensor:
     """What a user's 8-bit file holds."""
     return (x * 255).round() / 255
+
+
+def first_per_class(y: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of the first n examples of every class present in y, class by class."""
+    return torch.cat([torch.nonzero(y == c).flatten()[:n] for c in y.unique()])
 
 
 def _pils(x: torch.Tensor):
@@ -170,7 +172,7 @@ def eval_generation(model, judge, data, n: int, presets=("paper", "ours"), seed:
     """n samples per class under each preset vs held-out real images. `data` = (x, y) of the test set: the
     first n per class form the 'real' row, the rest the reference set of the Frechet distance."""
     x, y = data
-    real_idx = torch.cat([torch.nonzero(y == c).flatten()[:n] for c in range(model.num_classes)])
+    real_idx = first_per_class(y, n)
     ref_mask = torch.ones(len(y), dtype=torch.bool)
     ref_mask[real_idx] = False
     f_ref, _ = judge_outputs(judge, x[ref_mask])
@@ -207,7 +209,7 @@ def eval_superres(model, judge, data, factors=(4, 8), presets=("paper", "ours"))
     for factor in factors:
         if model.input_size // factor < 4:
             continue
-        small = _quantize(downsample(x, factor))
+        small = quantize(downsample(x, factor))
         rows = {}
 
         def row(restored, seconds=None):
@@ -364,8 +366,12 @@ def main(argv=None) -> dict:
         sys.exit(f"error: {e}")
     tasks = TASKS if args.task == "all" else (args.task,)
     try:
-        data = load_test_set(args.data, model, args.n)
-        gen_data = load_test_set(args.data, model) if "generation" in tasks else None
+        if "generation" in tasks:  # needs the whole test set; the other tasks take its first n per class
+            gen_data = load_test_set(args.data, model)
+            keep = first_per_class(gen_data[1], args.n)
+            data = (gen_data[0][keep], gen_data[1][keep])
+        else:
+            data = load_test_set(args.data, model, args.n)
     except (FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
     results = {

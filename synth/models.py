@@ -128,16 +128,18 @@ class RobustModel(
     def for_synthesis(self) -> "RobustModel":
         """This model with BatchNorm folded into the convolutions: the same function (to float rounding), a
         faster forward/backward for PGD. A frozen copy, made on first use and kept (not saved, not a submodule);
-        remade when the model moves device. Tasks run on it; training and `save_pretrained` use the model."""
-        dev = next(self.parameters()).device
-        fused = self.__dict__.get("_fused")
-        if fused is None or next(fused.parameters()).device != dev or fused.training:
+        remade when the model's weights change (in-place version counters) or it moves device. Tasks run on it;
+        training and `save_pretrained` use the model itself."""
+        tensors = [*self.parameters(), *self.buffers()]
+        key = (tensors[0].device, tuple(t._version for t in tensors))
+        cached = self.__dict__.get("_fused")
+        if cached is None or cached[0] != key:
             fused = copy.deepcopy(self).eval()
             fused.__dict__.pop("_fused", None)
             fold_batchnorm(fused.net)
             fused.requires_grad_(False).to(memory_format=torch.channels_last)
-            self.__dict__["_fused"] = fused
-        return fused
+            self.__dict__["_fused"] = cached = (key, fused)
+        return cached[1]
 
     @property
     def num_features(self) -> int:

@@ -186,3 +186,6 @@ def test_for_synthesis_folds_batchnorm_without_changing_the_function(arch):
     (ga,) = torch.autograd.grad(a[:, 3].sum(), x)
     (gb,) = torch.autograd.grad(b[:, 3].sum(), x)
     assert torch.allclose(ga, gb, atol=1e-4, rtol=1e-3)
+    with torch.no_grad():  # new weights (fine-tuning, load_state_dict): the folded copy must follow
+        m.net.fc.weight.mul_(2)
+    assert torch.allclose(m.logits(x), m.for_synthesis().logits(x), atol=1e-4, rtol=1e-4)
