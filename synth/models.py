@@ -125,21 +125,30 @@ class RobustModel(
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)
 
-    def for_synthesis(self) -> "RobustModel":
+    def for_synthesis(self, dtype: torch.dtype = torch.float32) -> "RobustModel":
         """This model with BatchNorm folded into the convolutions: the same function (to float rounding), a
-        faster forward/backward for PGD. A frozen copy, made on first use and kept (not saved, not a submodule);
-        remade when the model's weights change (in-place version counters) or it moves device. Tasks run on it;
-        training and `save_pretrained` use the model itself."""
+        faster forward/backward for PGD. dtype=torch.bfloat16 also stores the conv/linear weights in bf16 (for
+        use under bf16 autocast only, where they would be cast on every call anyway). A frozen copy, made on
+        first use and kept per dtype (not saved, not a submodule); remade when the model's weights change
+        (in-place version counters) or it moves device. Tasks run on it; training and `save_pretrained` use
+        the model itself."""
         tensors = [*self.parameters(), *self.buffers()]
         key = (tensors[0].device, tuple(t._version for t in tensors))
-        cached = self.__dict__.get("_fused")
-        if cached is None or cached[0] != key:
-            fused = copy.deepcopy(self).eval()
-            fused.__dict__.pop("_fused", None)
+        cache = self.__dict__.setdefault("_fused", {})
+        if cache.get(dtype, (None,))[0] != key:
+            del self.__dict__["_fused"]  # not into the copy
+            try:
+                fused = copy.deepcopy(self).eval()
+            finally:
+                self.__dict__["_fused"] = cache
             fold_batchnorm(fused.net)
             fused.requires_grad_(False).to(memory_format=torch.channels_last)
-            self.__dict__["_fused"] = cached = (key, fused)
-        return cached[1]
+            if dtype != torch.float32:
+                for m in fused.modules():
+                    if isinstance(m, (nn.Conv2d, nn.Linear)):
+                        m.to(dtype)
+            cache[dtype] = (key, fused)
+        return cache[dtype][1]
 
     @property
     def num_features(self) -> int:

@@ -58,23 +58,23 @@ def keep_outside(ref: torch.Tensor, mask: torch.Tensor) -> Projection:
     return lambda x: x * mask + ref * (1 - mask)
 
 
-def autocast_for(x: torch.Tensor, precision: str = "auto"):
-    """bf16 autocast where it pays (CUDA with bf16, CPUs with AVX512/AMX); fp32 otherwise or when asked."""
+def uses_bf16(device: torch.device | str, precision: str = "auto") -> bool:
+    """Whether PGD on `device` runs in bf16: asked for, or 'auto' on CUDA with bf16 and CPUs with AVX512/AMX."""
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
-    if precision == "fp32":
+    if precision != "auto":
+        return precision == "bf16"
+    dev = torch.device(device).type
+    if dev == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return dev == "cpu" and torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX")
+
+
+def autocast_for(x: torch.Tensor, precision: str = "auto"):
+    """bf16 autocast where it pays (see `uses_bf16`); fp32 otherwise or when asked."""
+    if not uses_bf16(x.device, precision):
         return contextlib.nullcontext()
-    dev = x.device.type
-    if precision == "auto":
-        if dev == "cuda":
-            ok = torch.cuda.is_bf16_supported()
-        elif dev == "cpu":
-            ok = torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX")
-        else:
-            ok = False
-        if not ok:
-            return contextlib.nullcontext()
-    return torch.autocast(dev, dtype=torch.bfloat16)
+    return torch.autocast(x.device.type, dtype=torch.bfloat16)
 
 
 def pgd(

@@ -14,7 +14,7 @@ import torch
 from .images import check_mask, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
 from .objectives import class_loss, masked_fidelity
 from .objectives import feature as feature_objective
-from .pgd import keep_outside, pgd
+from .pgd import keep_outside, pgd, uses_bf16
 from .seeds import seeds_for
 from .starts import consistent_with, mean_fill, smooth_fill, upsample
 
@@ -156,8 +156,8 @@ def _run(
 ):
     dev = _device(model)
     x0 = x0.to(dev).contiguous(memory_format=torch.channels_last)
-    if not model.training:
-        model = model.for_synthesis()  # BatchNorm folded: same function, faster
+    if not model.training:  # BatchNorm folded (and bf16 weights under bf16 autocast): same function, faster
+        model = model.for_synthesis(torch.bfloat16 if uses_bf16(dev, precision) else torch.float32)
     out = pgd(
         lambda x: objective(model, x),
         x0,

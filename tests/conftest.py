@@ -2,15 +2,17 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-from synth.models import CIFAR10_CLASSES, RobustModel  # noqa: E402
-from synth.seeds import SeedBank  # noqa: E402
+from synth.models import CIFAR10_CLASSES, RobustModel
+from synth.seeds import SeedBank
 
 
 def make_tiny(seed: int = 0, with_seeds: bool = True) -> RobustModel:
@@ -47,8 +49,8 @@ def tiny_dir(tmp_path_factory, tiny):
 
 @pytest.fixture
 def photo():
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     rng = np.random.default_rng(0)
     a = (rng.random((48, 64, 3)) * 255).astype("uint8")
@@ -62,3 +64,22 @@ def mask48x64():
     m = Image.new("L", (64, 48), 0)
     m.paste(255, (20, 10, 40, 30))
     return m
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    """Two classes a classifier can tell apart (bright red-ish vs dark blue-ish noise), 32x32 JPEGs + a
+    grayscale and a palette image to check conversion."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 24), ("test", 8)):
+        for k, name in enumerate(("red", "blue")):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for i in range(n):
+                a = rng.random((32, 32, 3)) * 0.5
+                a[..., 0 if k == 0 else 2] += 0.5
+                Image.fromarray((a * 255).astype("uint8")).save(d / f"{i}.jpg")
+    Image.new("L", (32, 32), 100).save(root / "train" / "red" / "gray.png")
+    Image.new("P", (40, 30)).save(root / "train" / "blue" / "pal.png")
+    return root

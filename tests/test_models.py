@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hub_cache import put
 from torchvision.models import resnet18
 
 import synth
 from synth.models import ModelLoadError, from_madrylab, read_torch_checkpoint
-from hub_cache import put
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -186,6 +186,12 @@ def test_for_synthesis_folds_batchnorm_without_changing_the_function(arch):
     (ga,) = torch.autograd.grad(a[:, 3].sum(), x)
     (gb,) = torch.autograd.grad(b[:, 3].sum(), x)
     assert torch.allclose(ga, gb, atol=1e-4, rtol=1e-3)
+    # bf16 weights (for bf16 autocast): the same bf16 computation, the weights cast once instead of every call
+    h = m.for_synthesis(torch.bfloat16)
+    assert h is m.for_synthesis(torch.bfloat16) and h is not f and f.net.fc.weight.dtype == torch.float32
+    assert h.net.fc.weight.dtype == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(f.logits(x), h.logits(x))
     with torch.no_grad():  # new weights (fine-tuning, load_state_dict): the folded copy must follow
         m.net.fc.weight.mul_(2)
     assert torch.allclose(m.logits(x), m.for_synthesis().logits(x), atol=1e-4, rtol=1e-4)

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -34,26 +33,9 @@ TINY = [
     "16",
     "--precision",
     "fp32",
+    "--device",
+    "cpu",  # the CPU path everywhere; tests/test_cuda.py trains on a GPU when there is one
 ]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """Two classes a classifier can tell apart (bright red-ish vs dark blue-ish noise), 32x32 JPEGs + a
-    grayscale and a palette image to check conversion."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 24), ("test", 8)):
-        for k, name in enumerate(("red", "blue")):
-            d = root / split / name
-            d.mkdir(parents=True)
-            for i in range(n):
-                a = rng.random((32, 32, 3)) * 0.5
-                a[..., 0 if k == 0 else 2] += 0.5
-                Image.fromarray((a * 255).astype("uint8")).save(d / f"{i}.jpg")
-    Image.new("L", (32, 32), 100).save(root / "train" / "red" / "gray.png")
-    Image.new("P", (40, 30)).save(root / "train" / "blue" / "pal.png")
-    return root
 
 
 def test_few_steps_lower_loss_and_checkpoint(data, tmp_path):
@@ -64,14 +46,13 @@ def test_few_steps_lower_loss_and_checkpoint(data, tmp_path):
     assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 4
 
 
-def test_resume_is_exact(data, tmp_path):
-    T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "a"), "--epochs", "2"])
+def test_resume_is_exact(data, tmp_path, extra=()):
+    args = [*TINY, *extra, "--data", str(data), "--epochs", "2"]
+    T.main(args + ["--out", str(tmp_path / "a")])
     steps_per_epoch = 4  # ceil(50 / 16)
-    T.main(
-        TINY + ["--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--max-steps", str(steps_per_epoch)]
-    )
+    T.main(args + ["--out", str(tmp_path / "b"), "--max-steps", str(steps_per_epoch)])
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["epoch"] == 1
-    T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "b"), "--epochs", "2", "--resume"])
+    T.main(args + ["--out", str(tmp_path / "b"), "--resume"])
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 2
@@ -168,6 +149,7 @@ def test_export_evaluate_fit_seeds_round_trip(data, tmp_path):
 
 def test_convert_madrylab(tmp_path):
     from test_models import madrylab_file
+
     from training.convert_madrylab import convert
 
     f = tmp_path / "resnet18_l2_eps3.ckpt"

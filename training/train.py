@@ -122,6 +122,11 @@ def parse_args(argv=None):
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (smoke tests)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="CUDA: deterministic kernels (bit-exact reruns and resumes; slower)",
+    )
     return p.parse_args(argv)
 
 
@@ -202,6 +207,10 @@ def main(argv=None):
     world = int(os.environ.get("WORLD_SIZE", 1))
     rank = int(os.environ.get("RANK", 0))
     device = torch.device(args.device)
+    if args.deterministic:  # CPU runs are deterministic already; cuDNN/cuBLAS need to be told
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True)
     if world > 1:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
@@ -261,7 +270,9 @@ def main(argv=None):
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start_epoch, history = ck["epoch"], ck["history"]
-        torch.set_rng_state(ck["rng"])
+        torch.set_rng_state(ck["rng"].cpu())  # map_location moved it to the device; the CPU generator wants it back
+        if device.type == "cuda" and "cuda_rng" in ck:
+            torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), device)
         cfg = dict(ck["config"], precision=args.precision)
         log(f"resumed from {ckpt_path} at epoch {start_epoch}")
     raw = model
@@ -353,6 +364,7 @@ def main(argv=None):
                     epoch=epoch + 1,
                     history=history,
                     rng=torch.get_rng_state(),
+                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                     config=cfg,
                     model_config=model_config,
                 ),
