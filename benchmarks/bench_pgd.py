@@ -4,8 +4,9 @@
 
 Columns: the naive path (fp32, parameters requiring grad, NCHW); bf16 autocast (where the device supports it) +
 channels_last + no parameter gradients; + BatchNorm folded into the convolutions; + the weights stored in bf16
-(synth's path: `RobustModel.for_synthesis(torch.bfloat16)`). Each figure is the best of --repeats timed runs of
---steps steps (this VM's timings vary by ~10% run to run). Random weights: speed does not depend on them.
+and, on a CPU, pre-packed for oneDNN (synth's path: `RobustModel.for_synthesis(torch.bfloat16)`). Each figure
+is the best of --repeats timed runs of --steps steps (this VM's timings vary by 10-20% run to run).
+Random weights: speed does not depend on them.
 Also checks that bf16 does not change results: final class loss of a 10-step PGD run, fp32 vs bf16.
 """
 
@@ -69,7 +70,7 @@ def main():
     )
     print(f"{args.arch} {args.size}x{args.size}, {where}, torch {torch.__version__}, bf16: {bf16}\n")
     print(
-        "| batch | fp32 naive (ms/img-step) | bf16 + channels_last | + BatchNorm folded | + bf16 weights (synth) | speed-up |"
+        "| batch | fp32 naive (ms/img-step) | bf16 + channels_last | + BatchNorm folded | + bf16 weights, pre-packed (synth) | speed-up |"
     )
     print("|---|---|---|---|---|---|")
     for b in args.batches:

@@ -174,3 +174,89 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
                 if isinstance(m[i], nn.Conv2d) and isinstance(m[i + 1], nn.BatchNorm2d):
                     m[i], m[i + 1] = fuse_conv_bn_eval(m[i], m[i + 1]), nn.Identity()
     return net
+
+
+# --- oneDNN weight pre-packing (CPU, bf16) -------------------------------------------------------
+# A plain conv hands oneDNN a dense weight, which it reorders into its blocked layout on every call, and into a
+# second (transposed) layout for the input gradient. PackedConv2d keeps both reorders, made once per input
+# shape, and calls oneDNN's prepacked convolution (forward) and transposed convolution (input gradient). Same
+# kernels, bit-identical results; at batch 1 (ResNet-50, 224 px) a PGD step is ~25% faster (bench_pgd.py).
+# These are the private ops torch.compile's CPU backend uses for frozen weights; where they are missing,
+# prepack_convolutions changes nothing.
+
+
+def can_prepack() -> bool:
+    ops = getattr(torch.ops, "mkldnn", None)
+    names = ("_convolution_pointwise", "_convolution_transpose_pointwise")
+    names += ("_reorder_convolution_weight", "_reorder_convolution_transpose_weight")
+    return torch.backends.mkldnn.is_available() and all(hasattr(ops, n) for n in names)
+
+
+class _PackedConvFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, conv, packed, transposed, output_padding):
+        ctx.conv, ctx.transposed, ctx.output_padding = conv, transposed, output_padding
+        c = conv
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, packed, c.bias, list(c.padding), list(c.stride), list(c.dilation), 1, "none", [], ""
+        )
+
+    @staticmethod
+    def backward(ctx, g):  # input gradient only: the weights are frozen
+        c = ctx.conv
+        g = g.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        gx = torch.ops.mkldnn._convolution_transpose_pointwise(
+            g, ctx.transposed, None, list(c.padding), ctx.output_padding, list(c.stride), list(c.dilation), 1,
+            "none", [], "",
+        )  # fmt: skip
+        return gx, None, None, None, None
+
+
+class PackedConv2d(nn.Module):
+    """A frozen bf16 Conv2d (groups 1, zero padding) on pre-packed oneDNN weights; input cast to bf16."""
+
+    max_shapes = 4  # packs kept (each a copy of the weight in two layouts); the oldest input shape goes first
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+        self.packs: dict[tuple, tuple] = {}
+
+    def _pack(self, shape):
+        c, (n, _, h, w) = self.conv, shape
+        out = [(s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in zip((h, w), c.padding, c.dilation, c.kernel_size, c.stride)]  # fmt: skip
+        op = [s - ((o - 1) * st - 2 * p + d * (k - 1) + 1) for s, o, st, p, d, k in zip((h, w), out, c.stride, c.padding, c.dilation, c.kernel_size)]  # fmt: skip
+        args = (list(c.padding), list(c.stride), list(c.dilation), 1)
+        packed = torch.ops.mkldnn._reorder_convolution_weight(c.weight, *args, list(shape))
+        transposed = torch.ops.mkldnn._reorder_convolution_transpose_weight(
+            c.weight, list(c.padding), op, list(c.stride), list(c.dilation), 1, [n, c.out_channels, *out]
+        )
+        if len(self.packs) >= self.max_shapes:
+            self.packs.pop(next(iter(self.packs)))
+        self.packs[shape] = (packed, transposed, op)
+        return self.packs[shape]
+
+    def forward(self, x):
+        x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        shape = tuple(x.shape)
+        packed, transposed, op = self.packs.get(shape) or self._pack(shape)
+        return _PackedConvFn.apply(x, self.conv, packed, transposed, op)
+
+
+def prepack_convolutions(net: nn.Module) -> nn.Module:
+    """Wrap every bf16 CPU Conv2d with groups 1 and zero padding in a PackedConv2d (in place; returns `net`).
+    For frozen synthesis copies only (no weight gradients, no device moves afterwards)."""
+    if not can_prepack():
+        return net
+    for m in list(net.modules()):
+        for name, c in list(m.named_children()):
+            if (
+                isinstance(c, nn.Conv2d)
+                and c.groups == 1
+                and c.padding_mode == "zeros"
+                and not isinstance(c.padding, str)
+                and c.weight.dtype == torch.bfloat16
+                and c.weight.device.type == "cpu"
+            ):
+                setattr(m, name, PackedConv2d(c))
+    return net

@@ -28,7 +28,7 @@ from huggingface_hub.errors import (
 from safetensors.torch import load_file
 from torch import nn
 
-from .archs import TV_ARCHS, build_arch, final_relu, fold_batchnorm
+from .archs import TV_ARCHS, build_arch, final_relu, fold_batchnorm, prepack_convolutions
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 MADRYLAB_REPO = "madrylab/robust-imagenet-models"
@@ -128,27 +128,30 @@ class RobustModel(
     def for_synthesis(self, dtype: torch.dtype = torch.float32) -> "RobustModel":
         """This model with BatchNorm folded into the convolutions: the same function (to float rounding), a
         faster forward/backward for PGD. dtype=torch.bfloat16 also stores the conv/linear weights in bf16 (for
-        use under bf16 autocast only, where they would be cast on every call anyway). A frozen copy, made on
-        first use and kept per dtype (not saved, not a submodule); remade when the model's weights change
-        (in-place version counters) or it moves device. Tasks run on it; training and `save_pretrained` use
-        the model itself."""
+        use under bf16 autocast only, where they would be cast on every call anyway) and, on a CPU, pre-packs
+        them for oneDNN (`archs.prepack_convolutions`). A frozen copy, made on first use and kept per dtype (not
+        saved, not a submodule); remade when the model's weights change (in-place version counters) or it moves
+        device. Tasks run on it; training and `save_pretrained` use the model itself."""
         tensors = [*self.parameters(), *self.buffers()]
         key = (tensors[0].device, tuple(t._version for t in tensors))
         cache = self.__dict__.setdefault("_fused", {})
         if cache.get(dtype, (None,))[0] != key:
-            del self.__dict__["_fused"]  # not into the copy
-            try:
-                fused = copy.deepcopy(self).eval()
-            finally:
-                self.__dict__["_fused"] = cache
+            fused = copy.deepcopy(self).eval()  # without the cache (__getstate__)
             fold_batchnorm(fused.net)
             fused.requires_grad_(False).to(memory_format=torch.channels_last)
             if dtype != torch.float32:
                 for m in fused.modules():
                     if isinstance(m, (nn.Conv2d, nn.Linear)):
                         m.to(dtype)
+                if dtype == torch.bfloat16 and key[0].type == "cpu":
+                    prepack_convolutions(fused.net)  # oneDNN weight layouts made once, not on every call
             cache[dtype] = (key, fused)
         return cache[dtype][1]
+
+    def __getstate__(self):  # copies and pickles leave the synthesis copies behind
+        state = dict(super().__getstate__())
+        state.pop("_fused", None)
+        return state
 
     @property
     def num_features(self) -> int:

@@ -1,5 +1,6 @@
 """Loading: madrylab checkpoints from an offline Hub cache, our own format, refusals with clear messages."""
 
+import copy
 import json
 import os
 import subprocess
@@ -195,3 +196,32 @@ def test_for_synthesis_folds_batchnorm_without_changing_the_function(arch):
     with torch.no_grad():  # new weights (fine-tuning, load_state_dict): the folded copy must follow
         m.net.fc.weight.mul_(2)
     assert torch.allclose(m.logits(x), m.for_synthesis().logits(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(not synth.archs.can_prepack(), reason="this torch has no oneDNN prepacked-convolution ops")
+def test_prepacked_bf16_copy_is_bit_identical():
+    from synth.archs import PackedConv2d
+
+    torch.manual_seed(0)
+    m = synth.RobustModel("resnet18", 10, input_size=64).eval()
+    plain = copy.deepcopy(m.for_synthesis(torch.bfloat16))  # no packs yet: a deep copy is still possible
+    packed = m.for_synthesis(torch.bfloat16)
+    for mod in plain.modules():  # the same model with plain bf16 convolutions
+        for name, c in list(mod.named_children()):
+            if isinstance(c, PackedConv2d):
+                setattr(mod, name, c.conv)
+    n_packed = sum(isinstance(c, PackedConv2d) for c in packed.modules())
+    assert n_packed == sum(isinstance(c, torch.nn.Conv2d) for c in m.modules())  # every conv of a ResNet
+    for batch in (1, 3, 1):  # packs are per input shape; a shape seen before reuses its pack
+        x = torch.rand(batch, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+        outs = []
+        for model in (plain, packed):
+            xi = x.clone().requires_grad_(True)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = model.logits(xi)
+            (g,) = torch.autograd.grad(y.float()[:, 2].sum(), xi)
+            outs.append((y, g))
+        assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+    stem = packed.net.conv1
+    assert isinstance(stem, PackedConv2d) and len(stem.packs) == 2
+    copy.deepcopy(m)  # the model itself still copies (the packed synthesis copy stays behind)
