@@ -8,6 +8,8 @@ That lets `features(..., fake_relu=True)` replace exactly the one ReLU the autho
 
 from __future__ import annotations
 
+import threading
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -216,6 +218,7 @@ class PackedConv2d(nn.Module):
     """A frozen bf16 Conv2d (groups 1, zero padding) on pre-packed oneDNN weights; input cast to bf16."""
 
     max_shapes = 4  # packs kept (each a copy of the weight in two layouts); the oldest input shape goes first
+    _lock = threading.Lock()
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
@@ -239,7 +242,8 @@ class PackedConv2d(nn.Module):
     def forward(self, x):
         x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         shape = tuple(x.shape)
-        packed, transposed, op = self.packs.get(shape) or self._pack(shape)
+        with self._lock:  # the app runs tasks in threads; packing is rare, so one lock for all is enough
+            packed, transposed, op = self.packs.get(shape) or self._pack(shape)
         return _PackedConvFn.apply(x, self.conv, packed, transposed, op)
 
 

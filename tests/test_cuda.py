@@ -58,4 +58,7 @@ def test_tasks_on_gpu_match_cpu(models):
 def test_training_resumes_exactly_on_gpu(data, tmp_path):
     # the CPU test's run on the GPU (later flags win): the checkpoint's RNG state comes back to the CPU generator,
     # the CUDA generator's is restored, and with --deterministic the resumed run is bit-exact
-    resume_check(data, tmp_path, extra=("--device", "cuda", "--deterministic"))
+    try:
+        resume_check(data, tmp_path, extra=("--device", "cuda", "--deterministic"))
+    finally:  # --deterministic sets process-wide flags: leave the rest of the session as it was
+        torch.use_deterministic_algorithms(False)
