@@ -42,6 +42,23 @@ def time_steps(model, x, y, steps, precision, repeats):
     return best * 1000 / steps / len(x)
 
 
+def profile(model, b, size, dev, steps=3):
+    """The torch profiler's top operators for `steps` PGD steps at batch `b`, in ms per image-step."""
+    from torch.profiler import profile as torch_profile
+
+    x = torch.rand(b, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (b,), device=dev)
+    loss = lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none")  # noqa: E731
+    pgd(loss, x, eps=10.0, step_size=1.0, steps=1)
+    with torch_profile() as prof:
+        pgd(loss, x, eps=10.0, step_size=1.0, steps=steps)
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    per = 1000 * steps * b
+    print(f"\nprofile, batch {b}: {sum(e.self_cpu_time_total for e in events) / per:.1f} ms per image-step (CPU time)")
+    for e in events[:8]:
+        print(f"  {e.key:50s} {e.self_cpu_time_total / per:6.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="resnet50")
@@ -50,6 +67,7 @@ def main():
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--profile", action="store_true", help="also print where a step of synth's path goes")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
@@ -98,6 +116,8 @@ def main():
         f"\n60-step generation, one {args.size}x{args.size} image (synth's path): best {runs[0]:.2f} s, "
         f"median {runs[len(runs) // 2]:.2f} s of {len(runs)}"
     )
+    if args.profile:
+        profile(ours, args.batches[-1], args.size, dev)
     # bf16 vs fp32: same run, compare final losses
     x = torch.rand(4, 3, args.size, args.size, device=dev)
     y = torch.randint(0, 1000, (4,), device=dev)
