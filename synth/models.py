@@ -149,7 +149,7 @@ class RobustModel(
         return cache[dtype][1]
 
     def __getstate__(self):  # copies and pickles leave the synthesis copies behind
-        state = dict(super().__getstate__())
+        state = self.__dict__.copy()  # (object.__getstate__ is 3.11+)
         state.pop("_fused", None)
         return state
 
