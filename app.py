@@ -394,7 +394,7 @@ def do_visualize(
 
 
 # --------------------------------------------------------------------------------------------- UI
-def controls(task: str, default_preset: str = "ours"):
+def controls():
     with gr.Row():
         model = gr.Dropdown(
             MODELS,
@@ -404,7 +404,7 @@ def controls(task: str, default_preset: str = "ours"):
         )
         preset = gr.Radio(
             ["ours", "paper", "fast"],
-            value=default_preset,
+            value="ours",
             label="Preset",
             info="ours: measured improvements (README, Results); paper: the authors' method; fast: paper, fewer steps",
         )
@@ -481,7 +481,7 @@ def build_demo() -> gr.Blocks:
                 "Start from a random image drawn from the class's Gaussian seed, then change it (inside an "
                 "L2 ball) until the classifier is sure it shows the class."
             )
-            model, preset, compare, steps, eps, step_size = controls("generate")
+            model, preset, compare, steps, eps, step_size = controls()
             with gr.Row():
                 label = class_dropdown("Class", blank_ok=False, value="cat")
                 n = gr.Slider(1, 8, value=4, step=1, label="Samples")
@@ -508,7 +508,7 @@ def build_demo() -> gr.Blocks:
                 "photo held fixed; the paper starts from the image's mean colour and penalises changes outside. "
                 "Pixels outside the mask are returned unchanged."
             )
-            model, preset, compare, steps, eps, step_size = controls("inpaint")
+            model, preset, compare, steps, eps, step_size = controls()
             with gr.Row():
                 editor = photo_editor("Photo - paint the region to fill", "#ff00ff")
                 with gr.Column():
@@ -534,7 +534,7 @@ def build_demo() -> gr.Blocks:
                 "Push a photo toward another class or domain (e.g. horse -> zebra with a 2-domain model, "
                 "cat -> dog with CIFAR-10) inside a large L2 ball."
             )
-            model, preset, compare, steps, eps, step_size = controls("translate")
+            model, preset, compare, steps, eps, step_size = controls()
             with gr.Row():
                 img = ImageInput(label="Photo", type="pil", image_mode=None, height=300)
                 target = class_dropdown("Target class / domain", blank_ok=False, value="dog")
@@ -565,7 +565,7 @@ def build_demo() -> gr.Blocks:
                 "back-projected bicubic and keeps the result consistent with the input (it downsamples back to "
                 "it); the paper starts from nearest. Give the high-resolution original to see PSNR of both."
             )
-            model, preset, compare, steps, eps, step_size = controls("super_resolve")
+            model, preset, compare, steps, eps, step_size = controls()
             with gr.Row():
                 img = ImageInput(label="Small photo", type="pil", image_mode=None, height=200)
                 with gr.Column():
@@ -603,7 +603,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(
                 "Draw (or upload) a rough sketch; PGD turns it into something the classifier sees as the class."
             )
-            model, preset, compare, steps, eps, step_size = controls("sketch")
+            model, preset, compare, steps, eps, step_size = controls()
             with gr.Row():
                 pad = gr.Sketchpad(
                     label="Draw",
@@ -644,7 +644,7 @@ def build_demo() -> gr.Blocks:
                 "there are suggested, with a preview of what each adds) and PGD paints it in. *Stack* "
                 "makes the result the next edit's photo."
             )
-            model, preset, compare, steps, eps, step_size = controls("paint")
+            model, preset, compare, steps, eps, step_size = controls()
             with gr.Row():
                 editor = photo_editor("Photo - paint the region", "#00ffff")
                 with gr.Column():
@@ -679,7 +679,7 @@ def build_demo() -> gr.Blocks:
                 "Large-eps targeted PGD from any image toward a class (the paper's Fig. 2): a robust "
                 "model's gradient paints the class in; a standard model's barely changes the image."
             )
-            model, preset, compare, steps, eps, step_size = controls("visualize")
+            model, preset, compare, steps, eps, step_size = controls()
             with gr.Row():
                 img = ImageInput(label="Start image", type="pil", image_mode=None, height=260)
                 target = class_dropdown("Target class", blank_ok=False, value="frog")

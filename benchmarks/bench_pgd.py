@@ -29,17 +29,23 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def timings(run, device, repeats) -> list[float]:
+    """Seconds of `repeats` calls of run(), sorted (the first is the best)."""
+    out = []
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        run()
+        sync(device)
+        out.append(time.perf_counter() - t)
+    return sorted(out)
+
+
 def time_steps(model, x, y, steps, precision, repeats):
     loss = lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none")  # noqa: E731
     pgd(loss, x, eps=10.0, step_size=1.0, steps=1, precision=precision)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        sync(x.device)
-        t = time.perf_counter()
-        pgd(loss, x, eps=10.0, step_size=1.0, steps=steps, precision=precision)
-        sync(x.device)
-        best = min(best, time.perf_counter() - t)
-    return best * 1000 / steps / len(x)
+    run = lambda: pgd(loss, x, eps=10.0, step_size=1.0, steps=steps, precision=precision)  # noqa: E731
+    return timings(run, x.device, repeats)[0] * 1000 / steps / len(x)
 
 
 def profile(model, b, size, dev, steps=3):
@@ -102,16 +108,9 @@ def main():
         print(f"| {b} | {t0:.1f} | {t1:.1f} | {t2:.1f} | {t3:.1f} | {t0 / t3:.2f}x |", flush=True)
     x = torch.rand(1, 3, args.size, args.size, device=dev).contiguous(memory_format=torch.channels_last)
     y = torch.tensor([1], device=dev)
-    runs = []
-    for _ in range(args.repeats):  # a user-facing figure: report the median too, not only the best
-        sync(dev)
-        t = time.perf_counter()
-        pgd(
-            lambda z: F.cross_entropy(ours.logits(z).float(), y, reduction="none"), x, eps=40.0, step_size=1.0, steps=60
-        )
-        sync(dev)
-        runs.append(time.perf_counter() - t)
-    runs.sort()
+    loss = lambda z: F.cross_entropy(ours.logits(z).float(), y, reduction="none")  # noqa: E731
+    # a user-facing figure: the median too, not only the best
+    runs = timings(lambda: pgd(loss, x, eps=40.0, step_size=1.0, steps=60), dev, args.repeats)
     print(
         f"\n60-step generation, one {args.size}x{args.size} image (synth's path): best {runs[0]:.2f} s, "
         f"median {runs[len(runs) // 2]:.2f} s of {len(runs)}"

@@ -2,10 +2,10 @@
 
     python benchmarks/sweep_superres_eps.py --data PATH [--n 100 --offset 100] [--eps 0.75 0.8 0.85 0.9 1.0]
 
-The 'ours' preset's eps (0.85 at 32 px, i.e. 5.95 at 224 px) was chosen with this on test images 100..199 of each class, which
-are disjoint from the first 50 per class that `python -m synth.evaluate` reports on. Prints, per eps (step =
-eps/5, 20 linearly decaying steps, the preset's start and constraint), PSNR and the judge's (standard twin's)
-recognition of the true class, each against bicubic.
+The 'ours' preset's eps (0.85 at 32 px, i.e. 5.95 at 224 px) was chosen with this on test images 100..199 of
+each class, which are disjoint from the first 50 per class that `python -m synth.evaluate` reports on. Prints,
+per eps (step = eps/5, the preset's 20 decaying steps, start and constraint), PSNR and the judge's (standard
+twin's) recognition of the true class, each against bicubic: `synth.evaluate.eval_superres` with eps overrides.
 """
 
 import argparse
@@ -15,9 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 import synth
-from synth.evaluate import _pils, _tensors, judge_outputs, load_test_set, psnr, quantize
+from synth.evaluate import eval_superres, load_test_set
 from synth.models import standard_twin
-from synth.starts import downsample, upsample
 
 
 def main():
@@ -30,23 +29,19 @@ def main():
     args = ap.parse_args()
     model = synth.load_model()
     judge = synth.load_model(standard_twin(model))
-    x, y = load_test_set(args.data, model, args.n, offset=args.offset)
-    small = quantize(downsample(x, args.factor))
-
-    def measure(restored):
-        _, p = judge_outputs(judge, restored)
-        return float(psnr(restored, x).mean()), float((p.argmax(1) == y).float().mean()) * 100
-
-    b_psnr, b_acc = measure(upsample(small, args.factor, "bicubic"))
-    print(
-        f"{len(y)} test images (offset {args.offset} per class), x{args.factor}; bicubic: {b_psnr:.2f} dB, {b_acc:.1f}%\n"
-    )
+    data = load_test_set(args.data, model, args.n, offset=args.offset)
+    print(f"{len(data[1])} test images ({args.offset}..{args.offset + args.n - 1} per class), x{args.factor}\n")
     print("| eps (32 px) | PSNR (dB) | vs bicubic | judge recognises | vs bicubic (points) |")
     print("|---|---|---|---|---|")
     for eps in args.eps:
-        out = _tensors(synth.super_resolve(model, _pils(small), factor=args.factor, eps=eps, step_size=eps / 5))
-        p, a = measure(out)
-        print(f"| {eps:g} | {p:.2f} | {p - b_psnr:+.2f} | {a:.1f}% | {a - b_acc:+.1f} |", flush=True)
+        rows = eval_superres(model, judge, data, (args.factor,), ("ours",), eps=eps, step_size=eps / 5)
+        rows = rows[f"x{args.factor}"]
+        b, o = rows["bicubic"], rows["synth.super_resolve, preset=ours"]
+        p, a = o["psnr"], 100 * o["judge_accuracy"]
+        print(
+            f"| {eps:g} | {p:.2f} | {p - b['psnr']:+.2f} | {a:.1f}% | {a - 100 * b['judge_accuracy']:+.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -198,9 +198,8 @@ class _PackedConvFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, conv, packed, transposed, output_padding):
         ctx.conv, ctx.transposed, ctx.output_padding = conv, transposed, output_padding
-        c = conv
         return torch.ops.mkldnn._convolution_pointwise(
-            x, packed, c.bias, list(c.padding), list(c.stride), list(c.dilation), 1, "none", [], ""
+            x, packed, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation), 1, "none", [], ""
         )
 
     @staticmethod
@@ -242,8 +241,11 @@ class PackedConv2d(nn.Module):
     def forward(self, x):
         x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         shape = tuple(x.shape)
-        with self._lock:  # the app runs tasks in threads; packing is rare, so one lock for all is enough
-            packed, transposed, op = self.packs.get(shape) or self._pack(shape)
+        entry = self.packs.get(shape)
+        if entry is None:
+            with self._lock:  # the app runs tasks in threads; packing is rare, so one lock for all is enough
+                entry = self.packs.get(shape) or self._pack(shape)
+        packed, transposed, op = entry
         return _PackedConvFn.apply(x, self.conv, packed, transposed, op)
 
 

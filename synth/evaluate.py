@@ -82,14 +82,17 @@ def judge_outputs(judge, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.
     return torch.cat(feats), torch.cat(probs)
 
 
+def load_inception():
+    """torchvision's ImageNet Inception-v3 (downloaded to the torch hub cache on first use)."""
+    from torchvision.models import Inception_V3_Weights, inception_v3
+
+    return inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1)
+
+
 def inception_metrics(images: torch.Tensor, reference: torch.Tensor, net=None) -> dict:
     """The paper's Table 1 metrics with torchvision's Inception-v3 (ImageNet weights; downloaded when `net` is
     None): Inception Score of `images` and FID against `reference`, both (N,3,H,W) in [0,1]."""
-    if net is None:
-        from torchvision.models import Inception_V3_Weights, inception_v3
-
-        net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1)
-    net = net.eval()
+    net = (net or load_inception()).eval()
     pooled = {}
     hook = net.avgpool.register_forward_hook(lambda m, i, o: pooled.__setitem__("f", o.flatten(1)))
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -202,8 +205,9 @@ def eval_generation(model, judge, data, n: int, presets=("paper", "ours"), seed:
     return rows
 
 
-def eval_superres(model, judge, data, factors=(4, 8), presets=("paper", "ours")) -> dict:
-    """Downsample by area averaging, restore; PSNR against the original and judge accuracy on the true class."""
+def eval_superres(model, judge, data, factors=(4, 8), presets=("paper", "ours"), **overrides) -> dict:
+    """Downsample by area averaging, restore; PSNR against the original and judge accuracy on the true class.
+    `overrides` (eps=, step_size=, ...) go to every `synth.super_resolve` call."""
     x, y = data
     out = {}
     for factor in factors:
@@ -223,7 +227,7 @@ def eval_superres(model, judge, data, factors=(4, 8), presets=("paper", "ours"))
         rows["bicubic"] = row(upsample(small, factor, "bicubic"))
         for preset in presets:
             t = time.perf_counter()
-            restored = _tensors(super_resolve(model, _pils(small), factor=factor, preset=preset))
+            restored = _tensors(super_resolve(model, _pils(small), factor=factor, preset=preset, **overrides))
             rows[f"synth.super_resolve, preset={preset}"] = row(restored, time.perf_counter() - t)
         rows["original (upper bound)"] = row(x)
         rows["original (upper bound)"]["psnr"] = None
@@ -383,10 +387,8 @@ def main(argv=None) -> dict:
     if "generation" in tasks:
         net = None
         if args.inception:
-            from torchvision.models import Inception_V3_Weights, inception_v3
-
             try:
-                net = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1)
+                net = load_inception()
             except Exception as e:  # offline: say so, keep the judge's numbers
                 print(f"warning: Inception-v3 weights unavailable ({e.__class__.__name__}); skipping IS/FID")
         results["generation"] = eval_generation(model, judge, gen_data, args.gen_n, args.presets, args.seed, net)
