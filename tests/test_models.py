@@ -199,9 +199,10 @@ def test_for_synthesis_folds_batchnorm_without_changing_the_function(arch):
 
 
 @pytest.mark.skipif(not synth.archs.can_prepack(), reason="this torch has no oneDNN prepacked-convolution ops")
-def test_prepacked_bf16_copy_is_bit_identical():
+def test_prepacked_bf16_copy_is_bit_identical(monkeypatch):
     from synth.archs import PackedConv2d
 
+    monkeypatch.setattr(PackedConv2d, "polyphase_below", 0)  # the stem's polyphase gradient: its own test below
     torch.manual_seed(0)
     m = synth.RobustModel("resnet18", 10, input_size=64).eval()
     plain = copy.deepcopy(m.for_synthesis(torch.bfloat16))  # no packs yet: a deep copy is still possible
@@ -225,3 +226,26 @@ def test_prepacked_bf16_copy_is_bit_identical():
     stem = packed.net.conv1
     assert isinstance(stem, PackedConv2d) and len(stem.packs) == 2
     copy.deepcopy(m)  # the model itself still copies (the packed synthesis copy stays behind)
+
+
+@pytest.mark.skipif(not synth.archs.can_prepack(), reason="this torch has no oneDNN prepacked-convolution ops")
+@pytest.mark.parametrize(
+    "kernel,stride,padding,size",
+    [(7, 2, 3, (64, 64)), (7, 2, 3, (37, 30)), (1, 2, 0, (9, 8)), ((3, 5), (2, 1), (0, 2), (11, 13))]
+    + [(3, 3, 1, (10, 17)), (3, 2, 0, (6, 6))],
+)
+def test_polyphase_input_gradient_of_strided_stem(kernel, stride, padding, size):
+    from synth.archs import PackedConv2d
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 16, kernel, stride, padding, bias=True).to(torch.bfloat16)
+    packed = PackedConv2d(conv)
+    x = torch.rand(2, 3, *size).to(torch.bfloat16).requires_grad_(True)
+    y = packed(x)
+    assert torch.equal(y, torch.nn.functional.conv2d(x, conv.weight, conv.bias, stride, padding))
+    assert packed.packs[tuple(x.shape)][1].func.__name__ == "_polyphase_grad"
+    g = torch.randn(y.shape).to(torch.bfloat16)
+    (gx,) = torch.autograd.grad(y, x, g)
+    ref = torch.nn.grad.conv2d_input(x.shape, conv.weight.float(), g.float(), stride=stride, padding=padding)
+    assert gx.shape == x.shape
+    assert (gx.float() - ref).abs().max() <= 0.01 * ref.abs().max()  # bf16 rounding of the output, no more
