@@ -249,3 +249,25 @@ def test_polyphase_input_gradient_of_strided_stem(kernel, stride, padding, size)
     ref = torch.nn.grad.conv2d_input(x.shape, conv.weight.float(), g.float(), stride=stride, padding=padding)
     assert gx.shape == x.shape
     assert (gx.float() - ref).abs().max() <= 0.01 * ref.abs().max()  # bf16 rounding of the output, no more
+
+
+@pytest.mark.skipif(not synth.archs.can_prepack(), reason="this torch has no oneDNN prepacked-convolution ops")
+def test_packed_resnet_uses_polyphase_stem_only_and_keeps_gradients(monkeypatch):
+    from synth.archs import PackedConv2d
+
+    torch.manual_seed(0)
+    m = synth.RobustModel("resnet18", 10, input_size=64).eval()
+    x = torch.rand(2, 3, 64, 64).requires_grad_(True)
+    grads, copies = [], []
+    for below in (0, PackedConv2d.polyphase_below):  # every gradient transposed; the stem's polyphase
+        monkeypatch.setattr(PackedConv2d, "polyphase_below", below)
+        packed = copy.deepcopy(m).for_synthesis(torch.bfloat16)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = packed.logits(x)
+        grads.append(torch.autograd.grad(y.float()[:, 1].sum(), x)[0])
+        copies.append(packed)
+    kinds = [c.packs[(2, 3, 64, 64)][1].func.__name__ for c in (copies[0].net.conv1, copies[1].net.conv1)]
+    assert kinds == ["_transposed_grad", "_polyphase_grad"]
+    others = {c.packs[next(iter(c.packs))][1].func.__name__ for c in copies[1].modules() if isinstance(c, PackedConv2d)}
+    assert others == {"_polyphase_grad", "_transposed_grad"}  # the stem only: every other conv stays transposed
+    assert (grads[0] - grads[1]).abs().max() <= 1e-2 * grads[0].abs().max()  # the same up to bf16 rounding
