@@ -18,6 +18,7 @@ from PIL import Image
 
 import synth
 import synth.evaluate
+import synth.starts
 from synth.models import DEFAULT_MODEL, PRESETS
 
 try:  # ZeroGPU Spaces: GPU-bound functions get @spaces.GPU; elsewhere a no-op
@@ -571,7 +572,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Column():
                     factor = gr.Slider(2, 8, value=4, step=1, label="Factor")
                     start = gr.Radio(
-                        ["preset", "nearest", "bicubic", "backprojected"],
+                        ["preset", *synth.starts.UPSAMPLING],
                         value="preset",
                         label="Start",
                         info="preset: ours = back-projected bicubic, paper = nearest",

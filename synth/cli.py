@@ -10,6 +10,7 @@ from pathlib import Path
 from . import tasks
 from .images import ImageError, list_images
 from .models import DEFAULT_MODEL, ModelLoadError, list_models, load_model
+from .starts import UPSAMPLING
 
 COMMANDS = {
     "generate": "class-conditional samples from the class seed (writes <class>_<k>.png)",
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--factor", type=int, default=4)
     p.add_argument(
         "--start",
-        choices=["nearest", "bicubic", "backprojected"],
+        choices=UPSAMPLING,
         default=None,
         help="default: the preset's (ours: backprojected, paper: nearest)",
     )

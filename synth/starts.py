@@ -66,11 +66,14 @@ def consistent_with(small: torch.Tensor, factor: int, iters: int = 24):
     return project
 
 
+UPSAMPLING = ("nearest", "bicubic", "backprojected")  # super-resolution's start images
+
+
 def upsample(small: torch.Tensor, factor: int, mode: str = "backprojected", iters: int = 10) -> torch.Tensor:
     """Upsample (B,C,h,w) by an integer factor: 'nearest' (the paper's start), 'bicubic', or 'backprojected'
     (bicubic refined by iterative back-projection until it downsamples to the input; Irani & Peleg 1991)."""
-    if mode not in ("nearest", "bicubic", "backprojected"):
-        raise ValueError(f"upsampling mode must be 'nearest', 'bicubic' or 'backprojected', got {mode!r}")
+    if mode not in UPSAMPLING:
+        raise ValueError(f"start (upsampling) must be one of {', '.join(UPSAMPLING)}; got {mode!r}")
     if mode == "nearest":
         return F.interpolate(small, scale_factor=factor, mode="nearest")
     x = F.interpolate(small, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)

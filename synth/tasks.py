@@ -389,8 +389,6 @@ def super_resolve(
     factor = int(factor)
     task = "super_resolve_x7" if factor == 7 else "super_resolve"
     p = task_params(model, task, preset, eps=eps, step_size=step_size, steps=steps, start=start)
-    if p["start"] not in ("nearest", "bicubic", "backprojected"):
-        raise ValueError(f"start must be 'nearest', 'bicubic' or 'backprojected', got {p['start']!r}")
     images, batched = _as_list(image)
     smalls = [to_tensor(load_image(im)) for im in images]
     outs = [None] * len(smalls)

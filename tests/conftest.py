@@ -49,9 +49,6 @@ def tiny_dir(tmp_path_factory, tiny):
 
 @pytest.fixture
 def photo():
-    import numpy as np
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     a = (rng.random((48, 64, 3)) * 255).astype("uint8")
     return Image.fromarray(a, "RGB")
@@ -59,8 +56,6 @@ def photo():
 
 @pytest.fixture
 def mask48x64():
-    from PIL import Image
-
     m = Image.new("L", (64, 48), 0)
     m.paste(255, (20, 10, 40, 30))
     return m

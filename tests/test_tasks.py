@@ -73,6 +73,8 @@ def test_super_resolve(tiny):
     for start in ("nearest", "bicubic", "backprojected"):
         out = synth.super_resolve(tiny, small, factor=4, start=start, **FAST)
         assert out.size == (32, 32)
+    with pytest.raises(ValueError, match="start .* must be one of nearest, bicubic, backprojected; got 'lanczos'"):
+        synth.super_resolve(tiny, small, factor=4, start="lanczos")
     # the default ('ours') keeps the result consistent with its input: area-downsampling gives it back
     out = synth.super_resolve(tiny, small, factor=4, steps=3)
     back = F.avg_pool2d(to_tensor(out), 4)
