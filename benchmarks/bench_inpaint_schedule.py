@@ -21,7 +21,6 @@ import synth
 from synth.images import load_image, resize, to_tensor
 from synth.objectives import class_loss, masked_fidelity
 from synth.pgd import pgd
-from synth.tasks import FAST_STEPS, task_params
 
 
 def main():
@@ -47,26 +46,23 @@ def main():
         y = model.logits(xc).argmax(1)
     obj = class_loss(y, fake_relu=True) + 10 * masked_fidelity(xc, m)
     f = lambda z: obj(model, z)  # noqa: E731
-    paper = task_params(model, "inpaint", "paper")
+    paper = synth.settings(model, "inpaint", "paper")
+    fast = synth.settings(model, "inpaint", "fast")
     rows = [("paper: 720 constant steps", paper)]
-    for n in (50, FAST_STEPS["inpaint"], 200):
-        p = task_params(model, "inpaint", "fast", steps=None)
-        p["step_size"] = p["step_size"] * FAST_STEPS["inpaint"] / n  # same path length
-        p["steps"] = n
-        rows.append((f"fast: {n} linearly decaying steps" + (" (default)" if n == FAST_STEPS["inpaint"] else ""), p))
+    for n in (50, fast.steps, 200):
+        name = f"fast: {n} linearly decaying steps" + (" (default)" if n == fast.steps else "")
+        rows.append((name, paper.faster(n)))
     with torch.no_grad():
         start = f(xc).mean().item()
     print(f"{model.name}: {len(x)} images, {side}x{side} patch, start objective {start:.4f}\n")
     print("| schedule | eps | first step | final objective (mean) | time (s) |\n|---|---|---|---|---|")
     for name, p in rows:
         t = time.perf_counter()
-        out = pgd(
-            f, xc, eps=p["eps"], step_size=p["step_size"], steps=p["steps"], schedule=p["schedule"], use_best=True
-        )
+        out = pgd(f, xc, eps=p.eps, step_size=p.step_size, steps=p.steps, schedule=p.schedule, use_best=True)
         dt = time.perf_counter() - t
         with torch.no_grad():
             val = f(out).mean().item()
-        print(f"| {name} | {p['eps']:.3g} | {p['step_size']:.3g} | {val:.4f} | {dt:.1f} |")
+        print(f"| {name} | {p.eps:.3g} | {p.step_size:.3g} | {val:.4f} | {dt:.1f} |")
 
 
 if __name__ == "__main__":

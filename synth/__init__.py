@@ -7,6 +7,7 @@ from .images import ImageError, load_image, load_mask, mask_from_layers
 from .models import DEFAULT_MODEL, ModelLoadError, RobustModel, list_models, load_model, standard_twin
 from .objectives import Objective, class_loss, feature, masked_fidelity
 from .pgd import Step, pgd
+from .presets import PRESETS, Settings, recipe, settings
 from .seeds import SeedBank, fit_seed_bank, generic_seed
 from .tasks import (
     classify,
@@ -15,7 +16,6 @@ from .tasks import (
     paint_features,
     sketch_to_image,
     super_resolve,
-    task_params,
     top_features,
     translate,
     visualize,
@@ -50,5 +50,8 @@ __all__ = [
     "visualize",
     "classify",
     "top_features",
-    "task_params",
+    "settings",
+    "Settings",
+    "recipe",
+    "PRESETS",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 from . import tasks
 from .images import ImageError, list_images
 from .models import DEFAULT_MODEL, ModelLoadError, list_models, load_model
+from .presets import PRESETS
 from .starts import UPSAMPLING
 
 COMMANDS = {
@@ -36,14 +37,13 @@ def _common(p: argparse.ArgumentParser, needs_input=True, mask=False):
         )
     p.add_argument(
         "--preset",
-        choices=tasks.PRESETS,
+        choices=PRESETS,
         default=None,
         help="ours (default: measured improvements), paper (the authors' method) or fast (paper, fewer steps)",
     )
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--eps", type=float, default=None, help="L2 radius in [0,1]-pixel units")
     p.add_argument("--step-size", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8, help="images per PGD batch for folder inputs")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
 
@@ -51,11 +51,12 @@ def _common(p: argparse.ArgumentParser, needs_input=True, mask=False):
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m synth", description="Image synthesis with a single robust classifier.")
     sub = ap.add_subparsers(dest="command", required=True)
-    sub.add_parser("models", help="list the model presets")
+    sub.add_parser("models", help="list the models")
     p = sub.add_parser("generate", help=COMMANDS["generate"])
     _common(p, needs_input=False)
     p.add_argument("--label", default=None, help="class name or index (default: random classes)")
     p.add_argument("--n", type=int, default=4, help="number of samples")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same samples")
     p = sub.add_parser("inpaint", help=COMMANDS["inpaint"])
     _common(p, mask=True)
     p.add_argument("--label", default=None, help="class (default: the model's prediction)")
@@ -122,6 +123,48 @@ def _progress(total_desc: str):
     return cb, bar
 
 
+def _name(label: str) -> str:
+    return label.replace(" ", "_").replace("/", "_")
+
+
+def _generate(model, args, kw):
+    """(file name, image) pairs: <class>_<k>.png, k counting the samples of each class."""
+    imgs = tasks.generate(model, label=args.label, n=args.n, seed=args.seed, **kw)
+    names = tasks.generation_classes(model, args.label, args.n, args.seed)
+    counts: dict[str, int] = {}
+    for img, name in zip(imgs, names):
+        counts[name] = counts.get(name, -1) + 1
+        yield f"{_name(name)}_{counts[name]}.png", img
+
+
+# command -> the task on a batch of files (and masks), with the command's own arguments
+BATCH_TASKS = {
+    "inpaint": lambda m, files, masks, a, kw: tasks.inpaint(m, files, masks, label=a.label, **kw),
+    "paint": lambda m, files, masks, a, kw: tasks.paint_features(m, files, masks, feature=a.feature, **kw),
+    "super-resolve": lambda m, files, masks, a, kw: tasks.super_resolve(
+        m, files, factor=a.factor, start=a.start, label=a.label, **kw
+    ),
+    "translate": lambda m, files, masks, a, kw: tasks.translate(m, files, target=a.target, **kw),
+    "sketch": lambda m, files, masks, a, kw: tasks.sketch_to_image(m, files, label=a.label, **kw),
+    "visualize": lambda m, files, masks, a, kw: tasks.visualize(m, files, target=a.target, frames=a.frames, **kw),
+}
+
+
+def _batches(model, args, kw):
+    """(file name, image) pairs for every input file, worked --batch-size files at a time (visualize:
+    <name>_<k>.png frames)."""
+    files = _inputs(args.input)
+    masks = _masks(args.mask, files) if hasattr(args, "mask") else [None] * len(files)
+    bs = max(1, args.batch_size)
+    for s in range(0, len(files), bs):
+        chunk = files[s : s + bs]
+        for f, result in zip(chunk, BATCH_TASKS[args.command](model, chunk, masks[s : s + bs], args, kw)):
+            if args.command == "visualize":
+                yield from ((f"{f.stem}_{k}.png", frame) for k, frame in enumerate(result))
+            else:
+                yield f"{f.stem}.png", result
+
+
 def run(args) -> list[Path]:
     if args.command == "models":
         for name, desc in list_models().items():
@@ -130,59 +173,23 @@ def run(args) -> list[Path]:
     model = load_model(args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    callback, bar = _progress(args.command)
     kw = dict(
         preset=args.preset,
         steps=args.steps,
         eps=args.eps,
         step_size=args.step_size,
-        seed=args.seed,
         precision=args.precision,
+        callback=callback,
     )
     written = []
-    cb, bar = _progress(args.command)
-    kw["callback"] = cb
     try:
-        if args.command == "generate":
-            label = args.label
-            imgs = tasks.generate(model, label=label, n=args.n, **kw)
-            names = tasks.generation_classes(model, label, args.n, args.seed)
-            counts: dict[str, int] = {}
-            for img, name in zip(imgs, names):
-                k = counts.get(name, 0)
-                counts[name] = k + 1
-                path = out / f"{name.replace(' ', '_').replace('/', '_')}_{k}.png"
-                img.save(path)
-                written.append(path)
-            return written
-        files = _inputs(args.input)
-        masks = _masks(args.mask, files) if hasattr(args, "mask") else [None] * len(files)
-        bs = max(1, args.batch_size)
-        for s in range(0, len(files), bs):
-            chunk, mchunk = files[s : s + bs], masks[s : s + bs]
-            if args.command == "inpaint":
-                res = tasks.inpaint(model, chunk, mchunk, label=args.label, **kw)
-            elif args.command == "paint":
-                res = tasks.paint_features(model, chunk, mchunk, feature=args.feature, **kw)
-            elif args.command == "super-resolve":
-                res = tasks.super_resolve(model, chunk, factor=args.factor, start=args.start, label=args.label, **kw)
-            elif args.command == "translate":
-                res = tasks.translate(model, chunk, target=args.target, **kw)
-            elif args.command == "sketch":
-                res = tasks.sketch_to_image(model, chunk, label=args.label, **kw)
-            elif args.command == "visualize":
-                for f in chunk:
-                    for k, img in enumerate(tasks.visualize(model, f, target=args.target, frames=args.frames, **kw)):
-                        path = out / f"{f.stem}_{k}.png"
-                        img.save(path)
-                        written.append(path)
-                continue
-            for f, img in zip(chunk, res):
-                path = out / f"{f.stem}.png"
-                img.save(path)
-                written.append(path)
-        return written
+        for name, img in _generate(model, args, kw) if args.command == "generate" else _batches(model, args, kw):
+            img.save(out / name)
+            written.append(out / name)
     finally:
         bar.close()
+    return written
 
 
 def main(argv=None):

@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 100_000_000  # refuse anything larger (a 50-megapixel photo is fine)
+# Size limits, in one place. Images larger than MAX_PIXELS are refused when read; super-resolution refuses outputs
+# over MAX_OUTPUT_PIXELS. The app, one shared worker, downscales uploads to APP_MAX_SIDE and refuses
+# super-resolution outputs over APP_MAX_OUTPUT_PIXELS.
+MAX_PIXELS = 100_000_000
+MAX_OUTPUT_PIXELS = 16_000_000
+APP_MAX_SIDE = 4096
+APP_MAX_OUTPUT_PIXELS = 4_000_000
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 

@@ -1,7 +1,7 @@
 """One model wrapper (normalisation inside, [0,1] NCHW in) and one loader for every source.
 
 load_model()                                   -> the embedded robust CIFAR-10 model
-load_model("imagenet-resnet50-l2-eps3")        -> a preset (see PRESETS)
+load_model("imagenet-resnet50-l2-eps3")        -> a registered model (see MODELS)
 load_model("madrylab/robust-imagenet-models:resnet18_l2_eps3.ckpt")   -> any Hub file
 load_model("user/robust-cifar10")              -> a Hub repo in our format
 load_model("path/to/folder" | "path/to/file.ckpt")
@@ -36,7 +36,7 @@ MADRYLAB_REVISION = "3f04ac96136001cfe402022100728124cbe3fac5"
 SEEDS_FILE = "seeds.safetensors"
 
 # name -> (source, description). Sources: a folder inside the package, or "repo:file@revision".
-PRESETS: dict[str, tuple[str, str]] = {
+MODELS: dict[str, tuple[str, str]] = {
     "cifar10-resnet20-l2-eps0.5": (
         "local:robust-cifar10",
         "embedded robust CIFAR-10 ResNet-20 (L2, eps 0.5) - the default",
@@ -46,13 +46,13 @@ PRESETS: dict[str, tuple[str, str]] = {
 for _arch in ("resnet18", "resnet50", "wide_resnet50_2"):
     for _eps in ("3", "0"):
         _name = f"imagenet-{_arch.replace('_', '-')}-" + ("standard" if _eps == "0" else f"l2-eps{_eps}")
-        PRESETS[_name] = (
+        MODELS[_name] = (
             f"{MADRYLAB_REPO}:{_arch}_l2_eps{_eps}.ckpt@{MADRYLAB_REVISION}",
             f"madrylab ImageNet {_arch}, " + ("standard training" if _eps == "0" else f"L2 eps {_eps}"),
         )
 DEFAULT_MODEL = "cifar10-resnet20-l2-eps0.5"
 STANDARD_TWIN = {"cifar10-resnet20-l2-eps0.5": "cifar10-resnet20-standard"}
-STANDARD_TWIN.update({k: k.replace("l2-eps3", "standard") for k in PRESETS if k.endswith("l2-eps3")})
+STANDARD_TWIN.update({k: k.replace("l2-eps3", "standard") for k in MODELS if k.endswith("l2-eps3")})
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 RESTRICTED_IMAGENET_CLASSES = ["dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect"]
@@ -341,8 +341,8 @@ def _offline_hint(what: str) -> str:
 
 
 def _load_uncached(spec: str) -> RobustModel:
-    if spec in PRESETS:
-        src = PRESETS[spec][0]
+    if spec in MODELS:
+        src = MODELS[spec][0]
         if src.startswith("local:"):
             folder = PRETRAINED_DIR / src[len("local:") :]
             if not (folder / "config.json").exists():
@@ -365,10 +365,10 @@ def _load_uncached(spec: str) -> RobustModel:
         spec.startswith((".", "/", "~")) or spec.endswith((".ckpt", ".pt", ".pth", ".safetensors")) and ":" not in spec
     )
     if looks_like_path or spec.count("/") != 1 and ":" not in spec:
-        close = difflib.get_close_matches(spec, list(PRESETS), n=3)
+        close = difflib.get_close_matches(spec, list(MODELS), n=3)
         raise ModelLoadError(
-            f"no model {spec!r}: not a preset, an existing path, or a Hub REPO_ID[:FILENAME]"
-            + (f"; did you mean {', '.join(close)}?" if close else f"; presets: {', '.join(PRESETS)}")
+            f"no model {spec!r}: not a model name, an existing path, or a Hub REPO_ID[:FILENAME]"
+            + (f"; did you mean {', '.join(close)}?" if close else f"; model names: {', '.join(MODELS)}")
         )
     repo, _, rest = spec.partition(":")
     filename, _, revision = rest.partition("@")
@@ -395,18 +395,18 @@ def _load_cached(spec: str) -> RobustModel:
 
 
 def load_model(spec: str | os.PathLike | None = None) -> RobustModel:
-    """Load a model from a preset name, a Hub REPO_ID[:FILENAME], or a local folder/file (cached in-process)."""
+    """Load a model from a name in MODELS, a Hub REPO_ID[:FILENAME], or a local folder/file (cached in-process)."""
     spec = str(spec) if spec else DEFAULT_MODEL
     return _load_cached(spec)
 
 
 def standard_twin(model: RobustModel) -> str | None:
-    """The preset of the same architecture trained without robustness, when one exists."""
+    """The model name of the same architecture trained without robustness, when one exists."""
     return STANDARD_TWIN.get(model.name)
 
 
 def list_models() -> dict[str, str]:
-    return {k: v[1] for k, v in PRESETS.items()}
+    return {k: v[1] for k, v in MODELS.items()}
 
 
 def warn_no_seeds(model: RobustModel) -> None:

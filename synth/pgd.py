@@ -15,6 +15,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from .presets import Settings
+
 Loss = Callable[[torch.Tensor], torch.Tensor]  # x (B,C,H,W) in [0,1] -> per-example loss (B,)
 Projection = Callable[[torch.Tensor], torch.Tensor]
 Callback = Callable[["Step"], None]
@@ -103,16 +105,9 @@ def pgd(
     `schedule='linear'` decays the step linearly to 0 over the run (a faster schedule for long tasks).
     The callback gets a `Step` after every update; raise from it to cancel.
     """
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
-    if not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size}")
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps}")
+    Settings(eps, step_size, steps, schedule)  # checks them
     if norm not in ("l2", "linf"):
         raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
-    if schedule not in ("constant", "linear"):
-        raise ValueError(f"schedule must be 'constant' or 'linear', got {schedule!r}")
 
     x0 = x0.detach().float()
     centre = x0 if centre is None else centre.detach().float()

@@ -22,7 +22,8 @@ def test_help_for_every_command(capsys):
         out = capsys.readouterr().out
         assert "--model" in out or cmd == "models"
         if cmd != "models":
-            assert all(f in out for f in ("--steps", "--eps", "--step-size", "--seed", "--out"))
+            assert all(f in out for f in ("--steps", "--eps", "--step-size", "--out"))
+        assert ("--seed" in out) == (cmd == "generate")  # only generation draws random numbers
 
 
 def test_real_cli_run_subprocess(tiny_dir, tmp_path):

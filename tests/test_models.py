@@ -151,7 +151,7 @@ def test_unreadable_and_mismatched(tmp_path):
 def test_unknown_spec(tmp_path):
     with pytest.raises(ModelLoadError, match="did you mean"):
         synth.load_model("imagenet-resnet50-l2-eps")
-    with pytest.raises(ModelLoadError, match="not a preset"):
+    with pytest.raises(ModelLoadError, match="not a model name"):
         synth.load_model(str(tmp_path / "nope"))
 
 

@@ -90,21 +90,27 @@ def test_batch_of_images(tiny, photo, mask48x64):
     assert len(outs) == 2 and (arr(outs[0]) == arr(outs[1])).all()
 
 
-def test_task_params_scale_and_presets(tiny):
-    p = synth.task_params(tiny, "generate", "paper")
-    assert (p["eps"], p["step_size"], p["steps"]) == (30.0, 0.5, 60)  # the CIFAR values
-    assert synth.task_params(tiny, "generate")["eps"] < 30  # 'ours' (default): a small ball around the seed
-    p = synth.task_params(tiny, "inpaint", "paper")
-    assert p["steps"] == 720 and abs(p["eps"] - 21.6 * 32 / 224) < 1e-9 and p["fill"] == "mean"
-    fast = synth.task_params(tiny, "inpaint", "fast")
-    assert fast["steps"] < 720 and fast["schedule"] == "linear" and fast["fill"] == "mean"
-    ours = synth.task_params(tiny, "inpaint")
-    assert ours["fill"] == "smooth" and ours["hard"] and abs(ours["eps"] - 7.0 * 32 / 224) < 1e-9
-    assert synth.task_params(tiny, "super_resolve")["start"] == "backprojected"
-    assert synth.task_params(tiny, "super_resolve", "paper")["start"] == "nearest"
+def test_settings_scale_and_presets(tiny):
+    p = synth.settings(tiny, "generate", "paper")
+    assert (p.eps, p.step_size, p.steps) == (30.0, 0.5, 60)  # the CIFAR values
+    assert synth.settings(tiny, "generate").eps < 30  # 'ours' (default): a small ball around the seed
+    p = synth.settings(tiny, "inpaint", "paper")
+    assert p.steps == 720 and abs(p.eps - 21.6 * 32 / 224) < 1e-9 and synth.recipe("inpaint", "paper")["fill"] == "mean"
+    fast = synth.settings(tiny, "inpaint", "fast")
+    assert fast.steps < 720 and fast.schedule == "linear" and synth.recipe("inpaint", "fast")["fill"] == "mean"
+    ours = synth.settings(tiny, "inpaint")
+    assert synth.recipe("inpaint")["fill"] == "smooth" and synth.recipe("inpaint")["hard"]
+    assert abs(ours.eps - 7.0 * 32 / 224) < 1e-9
+    assert synth.recipe("super_resolve")["start"] == "backprojected"
+    assert synth.recipe("super_resolve", "paper")["start"] == "nearest"
+    assert synth.recipe("super_resolve", "paper", start="bicubic")["start"] == "bicubic"  # the caller's choice wins
     with pytest.raises(ValueError, match="preset must be"):
-        synth.task_params(tiny, "inpaint", "best")
-    assert synth.task_params(tiny, "translate", steps=7)["steps"] == 7
+        synth.settings(tiny, "inpaint", "best")
+    assert synth.settings(tiny, "translate", steps=7).steps == 7
+    x7 = synth.settings(tiny, "super_resolve", "paper", factor=7)
+    assert (x7.steps, round(x7.eps * 224 / 32, 9)) == (50, 15.0)  # the authors' own x7 values
+    with pytest.raises(ValueError, match="unknown task"):
+        synth.settings(tiny, "sketch")
 
 
 # --------------------------------------------------------------------------------------------- bad input
@@ -193,7 +199,7 @@ def test_paste_back_keeps_signed_changes(tiny):
     """At the model's own size the pasted-back result is exactly the PGD result (darkening changes too)."""
     img = Image.fromarray((np.random.default_rng(1).random((32, 32, 3)) * 255).astype("uint8"))
     out = synth.translate(tiny, img, target="cat", steps=3)
-    p = synth.task_params(tiny, "translate", steps=3)
-    direct = synth.images.to_pil(synth.tasks._run(tiny, synth.class_loss(torch.tensor([3])), to_tensor(img), p)[0])
+    s = synth.settings(tiny, "translate", steps=3)
+    direct = synth.images.to_pil(synth.tasks.optimise(tiny, synth.class_loss(torch.tensor([3])), to_tensor(img), s)[0])
     assert np.abs(arr(out) - arr(direct)).max() <= 1
     assert (arr(out) < arr(img)).any() and (arr(out) > arr(img)).any()
