@@ -79,6 +79,43 @@ def autocast_for(x: torch.Tensor, precision: str = "auto"):
     return torch.autocast(x.device.type, dtype=torch.bfloat16)
 
 
+def _random_start(x0: torch.Tensor, eps: float, norm: str, generator) -> torch.Tensor:
+    """x0 plus a random point of the eps-ball's surface (L2) or of the eps-cube (Linf); drawn on the CPU."""
+    noise = torch.randn(x0.shape, generator=generator, device="cpu").to(x0)
+    if norm == "l2":
+        return x0 + eps * noise / _flat_norm(noise)
+    return x0 + eps * (2 * torch.rand(x0.shape, generator=generator, device="cpu").to(x0) - 1)
+
+
+def _loss_and_grad(loss: Loss, x: torch.Tensor, precision: str, grad: bool = True):
+    """The per-example loss at x and its gradient with respect to x (None when grad=False)."""
+    x = x.detach().requires_grad_(grad)
+    with torch.set_grad_enabled(grad), autocast_for(x, precision):
+        ell = loss(x)
+    ell = ell.float()
+    if ell.shape != (x.shape[0],):
+        raise ValueError(f"loss must return one value per example, shape ({x.shape[0]},), got {tuple(ell.shape)}")
+    if not grad:
+        return ell, None
+    (g,) = torch.autograd.grad(ell.sum(), x)
+    return ell.detach(), g
+
+
+class _Best:
+    """The best iterate seen so far, per example (lowest loss, or highest when maximising)."""
+
+    def __init__(self, maximize: bool):
+        self.maximize, self.x, self.loss = maximize, None, None
+
+    def track(self, x: torch.Tensor, ell: torch.Tensor) -> None:
+        if self.x is None:
+            self.x, self.loss = x.clone(), ell.clone()
+            return
+        better = (ell > self.loss) if self.maximize else (ell < self.loss)
+        self.x[better] = x[better]
+        self.loss[better] = ell[better]
+
+
 def pgd(
     loss: Loss,
     x0: torch.Tensor,
@@ -120,52 +157,19 @@ def pgd(
         return x
 
     sign = 1.0 if maximize else -1.0
-    x = x0.clone()
-    if random_start:
-        noise = torch.randn(x.shape, generator=generator, device="cpu").to(x)
-        if norm == "l2":
-            x = x + eps * noise / _flat_norm(noise)
-        else:
-            x = x + eps * (2 * torch.rand(x.shape, generator=generator, device="cpu").to(x) - 1)
-        x = project(x)
-
-    def evaluate(x, grad=True):
-        x = x.detach().requires_grad_(grad)
-        with torch.set_grad_enabled(grad), autocast_for(x, precision):
-            ell = loss(x)
-        ell = ell.float()
-        if ell.shape != (x.shape[0],):
-            raise ValueError(f"loss must return one value per example, shape ({x.shape[0]},), got {tuple(ell.shape)}")
-        if not grad:
-            return ell, None
-        (g,) = torch.autograd.grad(ell.sum(), x)
-        return ell.detach(), g
-
-    best_x, best_loss = None, None
-
-    def track(x, ell):
-        nonlocal best_x, best_loss
-        if best_x is None:
-            best_x, best_loss = x.clone(), ell.clone()
-            return
-        better = (ell > best_loss) if maximize else (ell < best_loss)
-        best_x[better] = x[better]
-        best_loss[better] = ell[better]
-
+    x = project(_random_start(x0, eps, norm, generator)) if random_start else x0.clone()
+    best = _Best(maximize) if use_best else None
     for i in range(steps):
-        ell, g = evaluate(x)
-        if use_best:
-            track(x, ell)
+        ell, g = _loss_and_grad(loss, x, precision)
+        if best is not None:
+            best.track(x, ell)
         lr = step_size * (1 - i / steps) if schedule == "linear" else step_size
-        if norm == "l2":
-            d = g / (_flat_norm(g) + 1e-10)
-        else:
-            d = g.sign()
+        d = g / (_flat_norm(g) + 1e-10) if norm == "l2" else g.sign()
         x = project(x + sign * lr * d).detach()
         if callback is not None:
             callback(Step(i + 1, steps, x, ell))
-    if use_best:
-        ell, _ = evaluate(x, grad=False)
-        track(x, ell)
-        return best_x
+    if best is not None:
+        ell, _ = _loss_and_grad(loss, x, precision, grad=False)
+        best.track(x, ell)
+        return best.x
     return x

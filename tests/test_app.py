@@ -172,3 +172,41 @@ def test_flooded_queue_serves_or_says_it_is_full(client):
             assert "queue is full" in str(e).lower(), e
             full += 1
     assert full >= 1 and done >= 16 and done + full == 22
+
+
+def test_readme_client_calls_run_as_written(client, files, monkeypatch):
+    """The README's gradio_client block, run as written (its Client pointed here, photo/mask from the fixtures)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    block = re.search(r"```python\n(from gradio_client import Client.*?)```", (root / "README.md").read_text(), re.S)
+    code = block.group(1).replace('"http://127.0.0.1:7860"', repr(app.demo.local_url))
+    code = code.replace('"photo.png"', repr(str(files / "photo.png"))).replace(
+        '"mask.png"', repr(str(files / "mask.png"))
+    )
+    monkeypatch.chdir(root)  # the examples/ paths
+    env = {}
+    exec(compile(code, "README.md", "exec"), env)
+    assert len(env["gallery"]) == 4 and Image.open(env["filled"]).size == (48, 40)
+    assert len(env["frames"]) == 5 and Image.open(env["bicubic"]).size == (32, 32) and "PSNR" in env["psnr"]
+    assert Image.open(env["out"]).size == (48, 40)  # the last call's: /paint on the photo
+
+
+def test_advanced_fields_show_the_preset_values_and_reach_pgd(client, files, monkeypatch):
+    s = app.synth.settings(app.synth.load_model(), "inpaint", "paper")
+    assert app.advanced_values(app.DEFAULT_MODEL, "paper", "inpaint") == [720, round(s.eps, 3), round(s.step_size, 5)]
+    assert app.advanced_values("no/such-model", "paper", "inpaint") == [None] * 3  # then the preset's, unseen
+    seen = {}
+    real = app.synth.tasks.pgd
+
+    def spy(*a, **kw):
+        seen.update(kw)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(app.synth.tasks, "pgd", spy)
+    client.predict(image=handle_file(str(files / "photo.png")), target="dog", eps=0.25, steps=2, api_name="/translate")
+    assert (seen["eps"], seen["steps"]) == (0.25, 2)
+    client.predict(image=handle_file(str(files / "photo.png")), target="dog", preset="fast", api_name="/translate")
+    fast = app.synth.settings(app.synth.load_model(), "translate", "fast")
+    assert (seen["eps"], seen["steps"], seen["step_size"]) == (fast.eps, fast.steps, fast.step_size)

@@ -56,7 +56,7 @@ def test_every_tab_and_one_run(url, tmp_path):
         # run one task end to end: Generate with the fast preset
         page.get_by_role("tab", name="Generate").click()
         panel = page.locator("[role=tabpanel]:visible")
-        panel.get_by_label("fast").first.check()
+        page.get_by_label("fast").first.check()  # the preset radio sits above the tabs, shared by all
         panel.get_by_role("button", name="Generate", exact=True).click()
         panel.locator("img[alt='cat #3 (seed 0)']").wait_for(timeout=120_000)
         page.wait_for_function("() => !document.querySelector('[role=tabpanel] .progress-text')", timeout=120_000)

@@ -203,3 +203,27 @@ def test_paste_back_keeps_signed_changes(tiny):
     direct = synth.images.to_pil(synth.tasks.optimise(tiny, synth.class_loss(torch.tensor([3])), to_tensor(img), s)[0])
     assert np.abs(arr(out) - arr(direct)).max() <= 1
     assert (arr(out) < arr(img)).any() and (arr(out) > arr(img)).any()
+
+
+def test_one_image_gives_one_result_a_list_gives_a_list(tiny, photo, mask48x64):
+    calls = [
+        lambda x, m: synth.inpaint(tiny, x, m, **FAST),
+        lambda x, m: synth.paint_features(tiny, x, m, feature=1, **FAST),
+        lambda x, m: synth.translate(tiny, x, target="cat", **FAST),
+        lambda x, m: synth.sketch_to_image(tiny, x, **FAST),
+        lambda x, m: synth.super_resolve(tiny, x, factor=2, **FAST),
+    ]
+    for call in calls:
+        assert isinstance(call(photo, mask48x64), Image.Image)
+        many = call([photo, photo], [mask48x64, mask48x64])
+        assert isinstance(many, list) and len(many) == 2 and all(isinstance(i, Image.Image) for i in many)
+    frames = synth.visualize(tiny, photo, target="frog", frames=3, **FAST)
+    assert len(frames) == 3 and all(isinstance(f, Image.Image) for f in frames)
+    strips = synth.visualize(tiny, [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], "frog", frames=3, **FAST)
+    assert len(strips) == 2 and all(len(s) == 3 for s in strips)
+    assert (arr(strips[0][0]) == arr(frames[0])).all() and (arr(strips[0][-1]) == arr(frames[-1])).all()
+
+
+def test_seed_only_where_random(tiny, photo):
+    with pytest.raises(TypeError, match="seed"):
+        synth.translate(tiny, photo, target="cat", seed=0, **FAST)

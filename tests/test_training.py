@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from training import train as T
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "--preset",
+    "--recipe",
     "cifar10",
     "--arch",
     "cifar_resnet8",
@@ -65,11 +66,11 @@ def test_attack_stays_in_ball():
 
     m = make_tiny().requires_grad_(True).train()
     x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
-    cfg = dict(eps=0.5, attack_steps=3, attack_lr=0.4, use_best=True, precision="fp32")
+    cfg = T.Config(eps=0.5, attack_steps=3, attack_lr=0.4, use_best=True, precision="fp32")
     x_adv = T.attack(m, x, y, cfg, torch.Generator().manual_seed(0))
     assert ((x_adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all() and not torch.equal(x_adv, x)
     assert m.training  # back in train mode after the (eval-mode) attack
-    assert T.attack(m, x, y, dict(cfg, eps=0)) is x
+    assert T.attack(m, x, y, replace(cfg, eps=0)) is x
 
 
 def test_torchrun_two_processes(data, tmp_path):
@@ -96,6 +97,7 @@ def test_torchrun_two_processes(data, tmp_path):
             "--device",
             "cpu",
         ],
+        check=False,
         env=env,
         capture_output=True,
         text=True,
@@ -115,12 +117,37 @@ def test_bad_data_folder(tmp_path):
         T.main(TINY + ["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), "--epochs", "1"])
 
 
+def config(*flags):
+    return T.make_config(T.parse_args([*flags, "--data", "d", "--out", "o"]))
+
+
 def test_budget_and_overrides():
-    cfg = T.make_config(T.parse_args(["--preset", "cifar10", "--data", "d", "--out", "o", "--budget"]))
-    assert cfg["arch"] == "cifar_resnet20" and cfg["attack_steps"] == 2
-    assert abs(cfg["attack_lr"] - 0.1 * 7 / 2) < 1e-9  # fewer steps -> proportionally larger step
-    cfg = T.make_config(T.parse_args(["--preset", "imagenet", "--data", "d", "--out", "o"]))
-    assert (cfg["eps"], cfg["attack_lr"], cfg["milestones"]) == (3.0, 0.5, [100])
+    cfg = config("--recipe", "cifar10", "--budget")
+    assert cfg.arch == "cifar_resnet20" and cfg.attack_steps == 2
+    assert abs(cfg.attack_lr - 0.1 * 7 / 2) < 1e-9  # fewer steps -> proportionally larger step
+    cfg = config("--recipe", "imagenet")
+    assert (cfg.eps, cfg.attack_lr, cfg.milestones) == (3.0, 0.5, [100])
+    assert config("--preset", "imagenet") == cfg  # the old name of --recipe still works
+    assert config("--recipe", "cifar10", "--epochs", "35").milestones == [15, 25]  # same fractions of the run
+    assert config("--recipe", "cifar10", "--epochs", "35", "--milestones", "3").milestones == [3]
+    assert config("--recipe", "cifar10", "--attack-steps", "2", "--attack-lr", "0.2").attack_lr == 0.2
+    assert config("--recipe", "horse2zebra", "--use-best", "0").use_best is False
+    assert config("--recipe", "apple2orange").dataset == "a2b" and set(T.AB_NAMES) <= set(T.RECIPES)
+
+
+def test_every_config_field_has_a_flag():
+    p = T.argparse.ArgumentParser()
+    T.add_config_flags(p)
+    dests = {a.dest for a in p._actions}
+    assert dests == {f.name for f in fields(T.Config)} - set(T.FIXED) | {"help"}
+    assert not hasattr(T, "PRESETS")
+    assert "15% warm-up" in p.format_help()  # each field's comment is its flag's help
+
+
+def test_old_checkpoint_config_resumes():
+    old = dict(asdict(T.RECIPES["cifar10"]), preset="cifar10")  # runs before the rename stored 'preset'
+    del old["recipe"]
+    assert T.config_from_dict(old) == T.RECIPES["cifar10"]
 
 
 def test_export_evaluate_fit_seeds_round_trip(data, tmp_path):

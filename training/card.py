@@ -24,6 +24,7 @@ def render(
     train_command: str | None = None,
     notes: str = "",
 ) -> ModelCard:
+    """The card: Hub metadata, then what the model is, how it scores, how it was trained, what it is not."""
     cfg = model.config
     data = ModelCardData(
         library_name="pytorch",
@@ -40,12 +41,24 @@ def render(
         datasets=[HF_DATASETS[cfg["dataset"]]] if cfg["dataset"] in HF_DATASETS else None,
         metrics=["accuracy"],
     )
-    robust = metrics and metrics.get("robust") is not None
-    lines = [
+    lines = _intro(model, title)
+    lines += _evaluation(cfg, metrics, eval_command) if metrics else []
+    lines += _training(training, train_command) if training else []
+    lines += _limits(model)
+    lines += [notes, ""] if notes else []
+    lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+
+
+def _intro(model, title: str) -> list[str]:
+    cfg = model.config
+    kind = (
+        f"robust (L2 adversarially trained, eps = {cfg['eps']})" if cfg["eps"] > 0 else "standard (eps = 0, not robust)"
+    )
+    return [
         f"# {title}",
         "",
-        f"A {'robust (L2 adversarially trained, eps = ' + str(cfg['eps']) + ')' if cfg['eps'] > 0 else 'standard (eps = 0, not robust)'} "
-        f"`{cfg['arch']}` classifier for {cfg['input_size']}x{cfg['input_size']} {cfg['dataset']} images, "
+        f"A {kind} `{cfg['arch']}` classifier for {cfg['input_size']}x{cfg['input_size']} {cfg['dataset']} images, "
         "in the format of the `synth` package (config.json + model.safetensors"
         f"{' + seeds.safetensors' if model.seed_bank is not None else ''}); it is the classifier behind "
         'the image synthesis tasks of Santurkar et al. (2019), "Image Synthesis with a Single (Robust) Classifier".',
@@ -57,52 +70,54 @@ def render(
         "```",
         "",
     ]
-    if metrics:
-        lines += [
-            "## Evaluation",
-            "",
-            f"On {metrics['n']} {cfg['dataset']} test images:",
-            "",
-            "| clean accuracy | "
-            + (f"L2 PGD accuracy (eps {metrics['eps']}, {metrics['steps']} steps) |" if robust else "|"),
-            "|---|" + ("---|" if robust else ""),
-            f"| {metrics['clean']:.2%} | " + (f"{metrics['robust']:.2%} |" if robust else "|"),
-            "",
-        ]
-        if eval_command:
-            lines += [f"Command: `{eval_command}`", ""]
-    if training:
-        t = training
-        lines += [
-            "## Training",
-            "",
-            f"Adversarial training (Madry et al.) with `python -m training.train` (preset `{t.get('preset')}`): "
-            f"{t['epochs']} epochs, batch {t['batch_size']}, SGD momentum 0.9, lr {t['lr']} ({t['schedule']} schedule), "
-            f"weight decay {t['weight_decay']}, random crop + flip; "
-            + (
-                f"each batch attacked by L2 PGD, eps {t['eps']}, {t['attack_steps']} steps of {t['attack_lr']:.3g} "
-                "from a random start in the ball."
-                if t["eps"] > 0
-                else "ordinary training on clean images (eps 0)."
-            ),
-            "",
-        ]
-        if train_command:
-            lines += [f"Command: `{train_command}`", ""]
-    lines += [
+
+
+def _evaluation(cfg: dict, metrics: dict, eval_command: str | None) -> list[str]:
+    robust = metrics.get("robust") is not None
+    lines = [
+        "## Evaluation",
+        "",
+        f"On {metrics['n']} {cfg['dataset']} test images:",
+        "",
+        "| clean accuracy | "
+        + (f"L2 PGD accuracy (eps {metrics['eps']}, {metrics['steps']} steps) |" if robust else "|"),
+        "|---|" + ("---|" if robust else ""),
+        f"| {metrics['clean']:.2%} | " + (f"{metrics['robust']:.2%} |" if robust else "|"),
+        "",
+    ]
+    return lines + ([f"Command: `{eval_command}`", ""] if eval_command else [])
+
+
+def _training(t: dict, train_command: str | None) -> list[str]:
+    attack = (
+        f"each batch attacked by L2 PGD, eps {t['eps']}, {t['attack_steps']} steps of {t['attack_lr']:.3g} "
+        "from a random start in the ball."
+        if t["eps"] > 0
+        else "ordinary training on clean images (eps 0)."
+    )
+    lines = [
+        "## Training",
+        "",
+        f"Adversarial training (Madry et al.) with `python -m training.train` (recipe "
+        f"`{t.get('recipe', t.get('preset'))}`): {t['epochs']} epochs, batch {t['batch_size']}, SGD momentum 0.9, "
+        f"lr {t['lr']} ({t['schedule']} schedule), weight decay {t['weight_decay']}, random crop + flip; {attack}",
+        "",
+    ]
+    return lines + ([f"Command: `{train_command}`", ""] if train_command else [])
+
+
+def _limits(model) -> list[str]:
+    cfg, names = model.config, model.class_names
+    return [
         "## Intended use and limits",
         "",
         f"Research and demos of robust-classifier image synthesis (generation, inpainting, translation, "
         f"super-resolution, sketch-to-image, feature painting). It is a {cfg['input_size']}x{cfg['input_size']} "
-        f"model of {len(model.class_names)} classes ({', '.join(model.class_names[:10])}"
-        f"{', ...' if len(model.class_names) > 10 else ''}): not a general photo classifier, not a "
-        "high-resolution generator, and its robustness holds only for the stated L2 radius.",
+        f"model of {len(names)} classes ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''}): not a "
+        "general photo classifier, not a high-resolution generator, and its robustness holds only for the stated "
+        "L2 radius.",
         "",
     ]
-    if notes:
-        lines += [notes, ""]
-    lines += ["## Citation", "", "```bibtex", CITATION, "```", ""]
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
 def save_with_card(model, to, card: ModelCard):
