@@ -25,8 +25,9 @@ from PIL import Image
 
 import synth
 import synth.evaluate
+import synth.photos
 import synth.starts
-from synth.images import APP_MAX_OUTPUT_PIXELS, APP_MAX_SIDE, to_pil
+from synth.images import APP_MAX_OUTPUT_PIXELS, APP_MAX_SIDE, APP_MAX_WORK, GPU_WORK_FACTOR, to_pil
 from synth.models import DEFAULT_MODEL, MODELS
 
 try:  # ZeroGPU Spaces: GPU-bound functions get @spaces.GPU; elsewhere a no-op
@@ -45,19 +46,43 @@ ADVANCED = ("steps", "eps", "step_size")  # overrides of the preset's synth.Sett
 
 # --------------------------------------------------------------------------------------------- inputs
 def readable(component):
-    """`component` (an image input) whose uploads fail with a clear message: Gradio opens an upload with PIL
-    before our code runs, so a non-image file would otherwise end in its generic 'error' with no reason given.
-    (Wraps the instance's preprocess; a subclass would make Gradio write a .pyi stub next to this file.)"""
+    """`component` (an image input) whose uploads are checked as synth checks files: Gradio decodes an upload
+    before our code runs, so its header is read first (a decompression bomb is refused before it is decoded), and
+    a file that is not an image gets a clear message instead of Gradio's generic 'error'. (Wraps the instance's
+    preprocess; a subclass would make Gradio write a .pyi stub next to this file.)"""
+    preprocess = component.preprocess
+
+    def checked(payload):
+        files = [getattr(payload, k, None) for k in ("background", "composite")] + list(getattr(payload, "layers", []))
+        for f in [payload, *files]:
+            name = getattr(f, "orig_name", None) or "the upload"
+            if getattr(f, "path", None):
+                try:
+                    synth.images.open_file(f.path).close()
+                except synth.ImageError as e:
+                    raise gr.Error(f"{str(e).replace(f.path, name)}; upload a PNG, JPEG, WebP or BMP") from None
+        try:
+            return preprocess(payload)
+        except (OSError, ValueError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
+            raise gr.Error(f"the upload: not a readable image ({e.__class__.__name__})") from None
+
+    component.preprocess = checked
+    return component
+
+
+def numeric(component):
+    """`component` (a Number or Slider) whose non-numbers (text, NaN from a raw request) get a message naming the
+    field, where Gradio would answer with its generic 'error'."""
     preprocess = component.preprocess
 
     def checked(payload):
         try:
-            return preprocess(payload)
-        except (OSError, ValueError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
-            name = getattr(payload, "orig_name", None) or "the upload"
-            raise gr.Error(
-                f"{name} is not an image I can read ({e.__class__.__name__}): upload a PNG, JPEG, WebP or BMP"
-            ) from None
+            value = preprocess(payload)
+        except (TypeError, ValueError, OverflowError):
+            value = float("nan")
+        if isinstance(value, float) and value != value:
+            raise gr.Error(f"{component.label}: expected a number, got {payload!r}")
+        return value
 
     component.preprocess = checked
     return component
@@ -102,9 +127,8 @@ def editor_parts(value, uploaded_mask=None):
     if not value or value.get("background") is None:
         raise gr.Error("upload a photo first")
     photo = as_rgb(value["background"])
-    if uploaded_mask is not None:
-        mask = uploaded_mask if isinstance(uploaded_mask, Image.Image) else Image.fromarray(np.asarray(uploaded_mask))
-        mask = mask.convert("L").resize(photo.size, Image.Resampling.NEAREST)
+    if uploaded_mask is not None:  # read as synth reads masks (transparency counts), fitted to a downscaled photo
+        mask = synth.images.mask_image(check(lambda m: synth.load_mask(m, photo.size, fit=True), uploaded_mask))
     else:
         mask = synth.mask_from_layers(value.get("layers"), photo.size)
     if not np.asarray(mask).any():
@@ -147,6 +171,7 @@ class Job:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     context: dict = field(default_factory=dict)
+    images: int = 1  # model-size images PGD works on (the request's size, see check_work)
 
 
 @dataclass
@@ -211,7 +236,7 @@ def masked_inputs(label, colour, last):
     with gr.Row():
         editor = photo_editor(label, colour)
         with gr.Column():
-            uploaded = image_input("...or upload a mask (optional)", 160, image_mode="L")
+            uploaded = image_input("...or upload a mask (optional)", 160, image_mode=None)
             name, component = last()
     return dict(editor=editor, uploaded_mask=uploaded, **{name: component})
 
@@ -230,8 +255,8 @@ def generate_inputs():
     with gr.Row():
         return dict(
             label=class_dropdown("Class", blank_ok=False, value="cat"),
-            n=gr.Slider(1, 8, value=4, step=1, label="Samples"),
-            seed=gr.Number(value=0, precision=0, label="Seed"),
+            n=numeric(gr.Slider(1, 8, value=4, step=1, label="Samples")),
+            seed=numeric(gr.Number(value=0, precision=0, label="Seed")),
         )
 
 
@@ -243,15 +268,13 @@ def generate_outputs():
 
 def prepare_generate(model, label, n, seed):
     label = label or None
-    if label is not None:
-        check(model.class_index, label)
-    n, seed = check(int, n), check(int, seed)
+    names = synth.tasks.generation_classes(model, label, n, seed)  # checks the label, n and seed
+    n, seed = len(names), int(seed)
     if model.seed_bank is None:
         gr.Warning("this model ships no class seeds: starting from the generic seed (grey + coarse noise)")
-    names = synth.tasks.generation_classes(model, label, n, seed)
     caps = [f"{c} #{k} (seed {seed})" for k, c in enumerate(names)]
     info = f"seed **{seed}** - {n} sample(s) of {', '.join(sorted(set(names)))}"
-    return Job(kwargs=dict(label=label, n=n, seed=seed), context=dict(captions=caps, info=info))
+    return Job(kwargs=dict(label=label, n=n, seed=seed), context=dict(captions=caps, info=info), images=n)
 
 
 def show_generate(job, out, std):
@@ -276,7 +299,7 @@ def super_resolve_inputs():
     with gr.Row():
         image = image_input("Small photo", 200, image_mode=None)
         with gr.Column():
-            factor = gr.Slider(2, 8, value=4, step=1, label="Factor")
+            factor = numeric(gr.Slider(2, 8, value=4, step=1, label="Factor"))
             start = gr.Radio(
                 ["preset", *synth.starts.UPSAMPLING],
                 value="preset",
@@ -307,7 +330,9 @@ def prepare_super_resolve(model, image, factor, start, original):
         )
     bicubic = small.resize((small.width * factor, small.height * factor), Image.Resampling.BICUBIC)
     kwargs = dict(factor=factor, start=None if start in (None, "preset") else start)
-    return Job((small,), kwargs, dict(bicubic=bicubic, original=as_rgb(original)))
+    grid = synth.photos.tile_grid(bicubic.height, bicubic.width, model.input_size)
+    tiles = 1 if grid is None else grid[0] * grid[1]
+    return Job((small,), kwargs, dict(bicubic=bicubic, original=as_rgb(original)), images=tiles)
 
 
 def show_super_resolve(job, out, std):
@@ -565,28 +590,39 @@ def streamed(work, progress):
 
 
 def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, **inputs):
-    """Every tab's handler: prepare the job from the tab's `inputs`, run the task with the preset and the Advanced
-    overrides (None: the preset's value), streaming previews every 5 steps, then the standard twin when asked;
-    yields the tab's output values."""
+    """Every tab's handler: prepare the job from the tab's `inputs`, check its size, run the task with the preset
+    and the Advanced overrides (None: the preset's value), then on the standard twin when asked. Yields the tab's
+    output values, or None when there is nothing new to show (every 5 steps: Stop can end the run there)."""
     model = get_model(model_name)
-    job = tab.prepare(model, **inputs)
+    job = check(lambda values: tab.prepare(model, **values), inputs)
     options = dict(preset=preset or None, steps=number(steps, int), eps=number(eps), step_size=number(step_size))
-    result = None
-    for kind, value in streamed(
-        lambda cb: run_task(tab.task, model, *job.args, callback=cb, **job.kwargs, **options), progress
-    ):
-        if kind == "done":
-            result = value
-        elif tab.preview and (value.i % 5 == 0 or value.i == value.steps):
-            yield tab.show(job, tab.preview(job, value.x), None)
-    standard = None
     twin = twin_of(model) if compare else None
-    if twin is not None:
-        for kind, value in streamed(
-            lambda cb: run_task(tab.task, twin, *job.args, callback=cb, **job.kwargs, **options), progress
-        ):
-            standard = value if kind == "done" else standard
-    yield tab.show(job, result, standard)
+    models = [model] if twin is None else [model, twin]
+    check_work(tab, model, job, options, len(models))
+    results = []
+    for m in models:
+        work = lambda cb, m=m: run_task(tab.task, m, *job.args, callback=cb, **job.kwargs, **options)  # noqa: E731
+        for kind, value in streamed(work, progress):
+            if kind == "done":
+                results.append(value)
+            elif value.i % 5 == 0 or value.i == value.steps:
+                yield tab.show(job, tab.preview(job, value.x), None) if tab.preview and m is model else None
+    if len(results) == len(models):  # (fewer: stopped)
+        yield tab.show(job, results[0], results[1] if twin else None)
+
+
+def check_work(tab: Tab, model, job: Job, options: dict, n_models: int):
+    """Refuse a request whose PGD work (model-input pixels x steps x models) is over the app's bound, before it runs;
+    the settings are checked on the way."""
+    s = check(lambda o: synth.settings(model, TASK_NAMES[tab.api_name], factor=job.kwargs.get("factor"), **o), options)
+    work = job.images * model.input_size**2 * s.steps * n_models
+    limit = APP_MAX_WORK * (GPU_WORK_FACTOR if torch.cuda.is_available() else 1)
+    if work > limit:
+        raise gr.Error(
+            f"this request is {work / 1e6:.0f} M pixel-steps of PGD ({job.images} image(s) of "
+            f"{model.input_size}x{model.input_size} x {s.steps} steps x {n_models} model(s)); one request may use "
+            f"{limit / 1e6:.0f} M here: use fewer steps, a smaller image or factor, or untick the standard model"
+        )
 
 
 def number(value, kind=float):
@@ -614,7 +650,7 @@ SHARED = ("model_name",)
 CONTROLS = ("preset", "compare", *ADVANCED)
 
 
-def handler(tab: Tab, names: list[str]):
+def handler(tab: Tab, names: list[str], n_outputs: int):
     """`run` for `tab`, with a signature naming its inputs (Gradio's API page and gradio_client use the names;
     every input has a default, so API calls may leave any out)."""
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for n in names]
@@ -624,7 +660,8 @@ def handler(tab: Tab, names: list[str]):
     def fn(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        yield from run(tab, **bound.arguments)
+        for values in run(tab, **bound.arguments):
+            yield [gr.skip()] * n_outputs if values is None else values
 
     fn.__signature__ = signature
     fn.__name__ = fn.__qualname__ = tab.api_name
@@ -639,9 +676,9 @@ def advanced_fields():
     through the API, where they default to None) means the preset's value."""
     with gr.Accordion("Advanced: the preset's PGD settings for this model - edit to override", open=False), gr.Row():
         return [
-            gr.Number(label="steps", value=None, precision=0, minimum=1, maximum=2000),
-            gr.Number(label="eps (L2 radius, [0,1] pixels)", value=None, minimum=0, maximum=500),
-            gr.Number(label="step size", value=None, minimum=0, maximum=100),
+            numeric(gr.Number(label="steps", value=None, precision=0, minimum=1, maximum=2000)),
+            numeric(gr.Number(label="eps (L2 radius, [0,1] pixels)", value=None, minimum=0, maximum=500)),
+            numeric(gr.Number(label="step size", value=None, minimum=0, maximum=100)),
         ]
 
 
@@ -664,7 +701,7 @@ def build_tab(tab: Tab, model, preset, compare):
         go, stop = gr.Button(tab.title, variant="primary", scale=4), gr.Button("Stop", scale=1)
     outputs = tab.outputs()
     names = [*SHARED, *inputs, *CONTROLS]
-    fn = handler(tab, names)
+    fn = handler(tab, names, len(outputs))
     event = go.click(
         fn, [model, *inputs.values(), preset, compare, *advanced], outputs, api_name=tab.api_name, concurrency_id="pgd"
     )
@@ -687,7 +724,8 @@ def build_tab(tab: Tab, model, preset, compare):
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="Robust-classifier image synthesis") as demo:
+    # uploads and results are files in Gradio's cache, served to the browser: keep an hour's worth, not all of them
+    with gr.Blocks(title="Robust-classifier image synthesis", delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             "# Image synthesis with a single robust classifier\n"
             "Every tab runs the same primitive - projected gradient descent on the *input image* against "

@@ -53,13 +53,21 @@ class BasicBlock(nn.Module):
         return out if pre_act else F.relu(out)
 
 
+MAX_CIFAR_DEPTH = 1202  # the deepest in He et al. 2016
+MAX_CIFAR_WIDTH = 1024  # far past any trained one; keeps shapes well inside int64 element counts
+
+
 class CifarResNet(nn.Module):
     """ResNet-(6n+2) for 32x32 inputs; `width` multiplies the 16/32/64 channel plan."""
 
     def __init__(self, depth: int = 20, width: int = 1, num_classes: int = 10):
         super().__init__()
-        if (depth - 2) % 6:
-            raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
+        # bounded because names come from untrusted config.json files: a depth of 10^6 would take minutes and
+        # gigabytes of module objects even on the meta device, where loaders build a network to check its shapes
+        if (depth - 2) % 6 or not 8 <= depth <= MAX_CIFAR_DEPTH:
+            raise ValueError(f"CIFAR ResNet depth must be 6n+2 in 8..{MAX_CIFAR_DEPTH}, got {depth}")
+        if not 1 <= width <= MAX_CIFAR_WIDTH:
+            raise ValueError(f"CIFAR ResNet width must be in 1..{MAX_CIFAR_WIDTH}, got {width}")
         n, w = (depth - 2) // 6, [16 * width, 32 * width, 64 * width]
         self.conv1 = nn.Conv2d(3, w[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(w[0])

@@ -10,13 +10,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Size limits, in one place. Images larger than MAX_PIXELS are refused when read; super-resolution refuses outputs
-# over MAX_OUTPUT_PIXELS. The app, one shared worker, downscales uploads to APP_MAX_SIDE and refuses
-# super-resolution outputs over APP_MAX_OUTPUT_PIXELS.
+# Size limits, in one place. Images and masks larger than MAX_PIXELS are refused when read (from the header, before
+# decoding); super-resolution refuses outputs over MAX_OUTPUT_PIXELS. The app, one shared worker, downscales uploads
+# to APP_MAX_SIDE, refuses super-resolution outputs over APP_MAX_OUTPUT_PIXELS and requests whose PGD work - model
+# input pixels x steps x models - is over APP_MAX_WORK (GPU_WORK_FACTOR times that on a GPU).
 MAX_PIXELS = 100_000_000
 MAX_OUTPUT_PIXELS = 16_000_000
 APP_MAX_SIDE = 4096
 APP_MAX_OUTPUT_PIXELS = 4_000_000
+APP_MAX_WORK = 100_000_000
+GPU_WORK_FACTOR = 20
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -24,38 +27,73 @@ class ImageError(ValueError):
     """An input image or mask cannot be used; the message says why."""
 
 
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL itself refuses (DecompressionBombError) past twice this
+
+
+def check_size(width: int, height: int, what: str = "image") -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{what} is {width}x{height}, larger than {MAX_PIXELS // 1_000_000} megapixels")
+    if width < 1 or height < 1:
+        raise ImageError(f"{what} is empty")
+
+
+def open_file(path) -> Image.Image:
+    """An image file opened lazily: only its header is read and its size checked, nothing decoded yet."""
+    if not os.path.exists(path):
+        raise ImageError(f"no such file: {path}")
+    try:
+        img = Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: image is larger than {MAX_PIXELS // 1_000_000} megapixels") from None
+    check_size(img.width, img.height, str(path))
+    return img
+
+
+def _decoded(img: Image.Image, name: str) -> Image.Image:
+    try:
+        img.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # truncated, corrupt
+        raise ImageError(f"{name}: not a readable image ({e.__class__.__name__}: {e})") from None
+    return img
+
+
+def _from_array(arr: np.ndarray) -> Image.Image:
+    """uint8 as it is; uint16 and bool scaled by their range; floats in [0,1] (or, if larger, [0,255]); other
+    integer types when their values fit 0..255. NaN and infinities are refused."""
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise ImageError(f"array of shape {arr.shape}: expected (H, W) or (H, W, 1|3|4)")
+    check_size(arr.shape[1], arr.shape[0], "array")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ImageError("image array contains NaN or infinite values")
+        arr = arr * 255 if arr.max() <= 1 else arr
+    elif arr.dtype == np.uint16:
+        arr = arr / 257
+    elif arr.dtype == bool:
+        arr = arr * 255
+    elif arr.dtype != np.uint8 and (arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() > 255):
+        raise ImageError(f"{arr.dtype} image array: give uint8, uint16, bool or floats in [0, 1]")
+    arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+
+
 def _open(src) -> Image.Image:
     if isinstance(src, Image.Image):
-        return src
+        check_size(src.width, src.height)
+        return _decoded(src, "image")
     if isinstance(src, np.ndarray):
-        arr = src
-        if arr.dtype != np.uint8:
-            arr = np.clip(arr * 255 if arr.dtype.kind == "f" and arr.max() <= 1 else arr, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr)
+        return _from_array(src)
     if isinstance(src, (str, os.PathLike)):
-        if not os.path.exists(src):
-            raise ImageError(f"no such file: {src}")
-        try:
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            img = Image.open(src)
-            img.load()
-            return img
-        except Image.DecompressionBombError:
-            raise ImageError(f"{src}: image is larger than {MAX_PIXELS // 1_000_000} megapixels") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise ImageError(f"{src}: not a readable image ({e.__class__.__name__})") from None
+        return _decoded(open_file(src), str(src))
     raise ImageError(f"expected an image (PIL image, numpy array or file path), got {type(src).__name__}")
 
 
 def load_image(src) -> Image.Image:
     """An RGB PIL image from a path/PIL/numpy input: EXIF rotation applied, alpha flattened onto white,
     16-bit and float images scaled to 8 bits, palette/grayscale/CMYK converted."""
-    img = _open(src)
-    if img.width * img.height > MAX_PIXELS:
-        raise ImageError(f"image is {img.width}x{img.height}, larger than {MAX_PIXELS // 1_000_000} megapixels")
-    if img.width < 1 or img.height < 1:
-        raise ImageError("image is empty")
-    img = ImageOps.exif_transpose(img)
+    img = ImageOps.exif_transpose(_open(src))
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
         hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
@@ -69,12 +107,12 @@ def load_image(src) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_mask(src, size: tuple[int, int]) -> torch.Tensor:
+def load_mask(src, size: tuple[int, int], fit: bool = False) -> torch.Tensor:
     """A binary (1,1,H,W) float mask: white/non-zero pixels (or, for images with transparency, painted
-    pixels with alpha > 0) are 1. `size` is the (width, height) of the image it belongs to."""
-    img = _open(src)
-    img = ImageOps.exif_transpose(img)
-    if img.size != tuple(size):
+    pixels with alpha > 0) are 1. `size` is the (width, height) of the image it belongs to; a mask of another
+    size is an error, or, with fit=True (the app, which may downscale a photo), resized to it."""
+    img = ImageOps.exif_transpose(_open(src))
+    if img.size != tuple(size) and not fit:
         raise ImageError(
             f"mask is {img.width}x{img.height} but the image is {size[0]}x{size[1]}; a mask must have the image's size"
         )
@@ -85,7 +123,14 @@ def load_mask(src, size: tuple[int, int]) -> torch.Tensor:
     else:
         a = np.asarray(img.convert("RGB") if img.mode not in ("L", "1", "I", "I;16", "F") else img)
         m = (a.reshape(a.shape[0], a.shape[1], -1) > 0).any(-1)
+    if img.size != tuple(size):
+        m = np.asarray(Image.fromarray(m).resize(tuple(size), Image.Resampling.NEAREST))
     return torch.from_numpy(m.astype(np.float32))[None, None]
+
+
+def mask_image(mask: torch.Tensor) -> Image.Image:
+    """A (1,1,H,W) binary mask as an 'L' image (255 = the region)."""
+    return Image.fromarray((mask[0, 0].numpy() * 255).astype(np.uint8), "L")
 
 
 def check_mask(mask: torch.Tensor, allow_full: bool = False) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import json
+import math
 import os
 import re
 import warnings
@@ -25,7 +27,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from safetensors.torch import load_file
+from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from .archs import TV_ARCHS, build_arch, final_relu, fold_batchnorm, prepack_convolutions
@@ -33,7 +35,14 @@ from .archs import TV_ARCHS, build_arch, final_relu, fold_batchnorm, prepack_con
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 MADRYLAB_REPO = "madrylab/robust-imagenet-models"
 MADRYLAB_REVISION = "3f04ac96136001cfe402022100728124cbe3fac5"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
 SEEDS_FILE = "seeds.safetensors"
+# Bounds on what a config.json may ask for (it is untrusted input, and the network is sized by it). Generous:
+# ImageNet-21k has 21,841 classes; 4096 px is far past any robust classifier.
+MAX_CLASSES = 100_000
+MAX_INPUT_SIZE = 4096
+MAX_CLASS_NAME = 200
 
 # name -> (source, description). Sources: a folder inside the package, or "repo:file@revision".
 MODELS: dict[str, tuple[str, str]] = {
@@ -65,7 +74,30 @@ DATASET_STATS = {  # mean, std (robustness library constants)
 
 
 class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says why and what to do."""
+    """A model could not be loaded; the message (one line, naming the file) says why and what to do."""
+
+
+def _first_line(e: BaseException) -> str:
+    """Library errors can span lines (torch's weights_only advice); our messages stay one line for the CLI."""
+    return next((line.strip() for line in str(e).splitlines() if line.strip()), repr(e))
+
+
+def _check_args(num_classes: int, class_names, mean, std, input_size: int, eps: float) -> None:
+    """Refuse values no model has before anything is sized by them: they may come from a stranger's config.json
+    (num_classes sizes the class-name list and the classifier, before any weight is looked at)."""
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"num_classes {num_classes} is outside 1..{MAX_CLASSES}")
+    if class_names and len(class_names) != num_classes:
+        raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
+    if class_names and not all(isinstance(c, str) and len(c) <= MAX_CLASS_NAME for c in class_names):
+        raise ValueError(f"every class name must be a string of at most {MAX_CLASS_NAME} characters")
+    if not 1 <= input_size <= MAX_INPUT_SIZE:
+        raise ValueError(f"input_size {input_size} is outside 1..{MAX_INPUT_SIZE}")
+    numbers = [*mean, *std, eps]
+    if len(mean) != 3 or len(std) != 3 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
+        raise ValueError(f"mean and std must be 3 finite numbers each and eps finite, got {mean}, {std}, {eps}")
+    if min(std) <= 0 or eps < 0:
+        raise ValueError(f"std must be positive and eps non-negative, got std {std}, eps {eps}")
 
 
 @functools.cache
@@ -97,9 +129,8 @@ class RobustModel(
         dataset: str = "custom",
     ):
         super().__init__()
+        _check_args(num_classes, class_names, mean, std, input_size, eps)
         class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
-        if len(class_names) != num_classes:
-            raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
         self.arch, self.num_classes, self.class_names = arch, num_classes, class_names
         self.input_size, self.eps, self.norm, self.dataset = int(input_size), float(eps), norm, dataset
         self.net = build_arch(arch, num_classes)
@@ -183,49 +214,144 @@ class RobustModel(
             self.seed_bank.save(Path(save_directory) / SEEDS_FILE)
 
     @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id,
-        revision,
-        cache_dir,
-        force_download,
-        local_files_only,
-        token,
-        map_location="cpu",
-        strict=True,
-        **model_kwargs,
-    ):
-        model = super()._from_pretrained(
-            model_id=model_id,
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            token=token,
-            map_location=map_location,
-            strict=True,
-            **model_kwargs,
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **hub_kwargs) -> RobustModel:
+        """config.json + model.safetensors (+ seeds.safetensors) from a model folder or a Hub repo; `hub_kwargs`
+        (revision, cache_dir, token, local_files_only, force_download) go to hf_hub_download. Replaces the
+        mixin's loader, which builds the network a config.json names before looking at any weight: here the
+        architecture is built on the meta device and matched against the weights' header first, so a hostile or
+        damaged repo costs no memory, only a one-line ModelLoadError naming the file."""
+        source = str(pretrained_model_name_or_path)
+        fetch = functools.partial(_fetch, source, **hub_kwargs)
+        where = functools.partial(os.path.join, source)  # names files as the user knows them, not cache paths
+        config = _read_config(fetch(CONFIG_FILE), where(CONFIG_FILE))
+        weights = fetch(WEIGHTS_FILE)
+        _check_fits(
+            _skeleton(config, where(CONFIG_FILE)),
+            _read_safetensors(weights, where(WEIGHTS_FILE), header_only=True),
+            f"{where(WEIGHTS_FILE)} does not match {CONFIG_FILE} ({config['arch']}, {config['num_classes']} classes)",
         )
-        from .seeds import SeedBank
-
+        seeds = fetch(SEEDS_FILE, optional=True)  # checked too before the network is built for real
+        seed_bank = _read_seeds(seeds, config["num_classes"], where(SEEDS_FILE)) if seeds else None
+        model = cls(**config)
         try:
-            if os.path.isdir(model_id):
-                path = os.path.join(model_id, SEEDS_FILE)
-                path = path if os.path.exists(path) else None
-            else:
-                path = hf_hub_download(
-                    model_id,
-                    SEEDS_FILE,
-                    revision=revision,
-                    cache_dir=cache_dir,
-                    token=token,
-                    local_files_only=local_files_only,
-                )
-        except (EntryNotFoundError, LocalEntryNotFoundError):
-            path = None
-        model.seed_bank = SeedBank.load(path) if path else None
-        return model
+            model.load_state_dict(_read_safetensors(weights, where(WEIGHTS_FILE)))
+        except RuntimeError as e:  # the shapes fit; a dtype that cannot be copied into float parameters
+            raise ModelLoadError(f"{where(WEIGHTS_FILE)}: {_first_line(e)}") from None
+        model.seed_bank = seed_bank
+        return model.eval()
+
+
+# --- checks on files from anywhere: one-line ModelLoadErrors naming the file, before any allocation -------------
+
+# RobustModel's arguments as config.json stores them; other keys are ignored, as the mixin ignores them
+_CONFIG_TYPES = {
+    "arch": str,
+    "num_classes": int,
+    "class_names": (list, type(None)),
+    "mean": list,
+    "std": list,
+    "input_size": int,
+    "eps": (int, float),
+    "norm": str,
+    "dataset": str,
+}
+
+
+def _fetch(source: str, filename: str, *, optional: bool = False, **hub_kwargs) -> str | None:
+    """Path of `filename` in a model folder or a Hub repo (downloaded or cached); None for a missing optional one."""
+    if os.path.isdir(source):
+        path = os.path.join(source, filename)
+        if os.path.isfile(path):
+            return path
+        if optional:
+            return None
+        raise ModelLoadError(f"{path} is missing: a synth model folder holds {CONFIG_FILE} and {WEIGHTS_FILE}")
+    try:
+        return hf_hub_download(source, filename, **hub_kwargs)
+    except (EntryNotFoundError, LocalEntryNotFoundError):  # offline and never fetched counts as absent, as before
+        if optional:
+            return None
+        raise
+
+
+def _read_config(path: str, where: str) -> dict:
+    """RobustModel's arguments from config.json, type-checked (their values are checked by the constructor)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8
+        raise ModelLoadError(f"{where} is not a readable JSON file: {_first_line(e)}") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{where} is not a synth model config: a JSON {type(config).__name__}, not an object")
+    config = {k: v for k, v in config.items() if k in _CONFIG_TYPES}
+    problems = [f"no {k!r}" for k in ("arch", "num_classes") if k not in config]
+    problems += [
+        f"{k!r} is a {type(v).__name__}"
+        for k, v in config.items()
+        if isinstance(v, bool) or not isinstance(v, _CONFIG_TYPES[k])  # (bool is an int to isinstance)
+    ]
+    if problems:
+        raise ModelLoadError(f"{where} is not a synth model config: {', '.join(problems)}")
+    return config
+
+
+def _skeleton(kwargs: dict, where: str) -> RobustModel:
+    """RobustModel(**kwargs) on the meta device: every parameter's shape, no memory. Its argument checks run
+    here too, so absurd values are refused (naming `where`) before anything real is built."""
+    try:
+        with torch.device("meta"):
+            return RobustModel(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise ModelLoadError(f"{where}: {_first_line(e)}") from None
+
+
+def _read_safetensors(path: str, where: str, *, header_only: bool = False) -> dict:
+    """The tensors of a safetensors file, or with header_only their shapes, read from the header alone (which
+    safetensors checks against the file's size, so the shapes are ones the file really holds)."""
+    try:
+        with safe_open(path, "pt") as f:
+            if header_only:
+                return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, TypeError) as e:  # TypeError: a dtype torch lacks
+        raise ModelLoadError(
+            f"{where} is not a readable safetensors file (corrupt or truncated?): {_first_line(e)}"
+        ) from None
+
+
+def _check_fits(skeleton: nn.Module, found: dict[str, tuple], what: str) -> None:
+    """Refuse unless `found` (name -> shape) is exactly the skeleton's parameters and buffers, naming the first
+    difference: a network is built for real only for weights that fill it."""
+    need = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    keys = list(need) + [k for k in found if k not in need]  # model order: the stem comes first
+    diffs = [
+        f"{k} is missing"
+        if k not in found
+        else f"{k} is not in the architecture"
+        if k not in need
+        else f"{k} has shape {tuple(found[k])} in the file, the architecture needs {need[k]}"
+        for k in keys
+        if need.get(k) != (tuple(found[k]) if k in found else None)
+    ]
+    if diffs:
+        more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
+        raise ModelLoadError(f"{what}: {diffs[0]}{more}")
+
+
+def _read_seeds(path: str, num_classes: int, where: str):
+    """The model's SeedBank, refused here rather than mid-generation when it does not fit the model."""
+    from .seeds import SeedBank
+
+    try:
+        bank = SeedBank.from_tensors(_read_safetensors(path, where), where)
+    except ValueError as e:
+        raise ModelLoadError(_first_line(e)) from None
+    if bank.num_classes != num_classes or bank.mean.shape[1] != 3:
+        raise ModelLoadError(
+            f"{where} holds seeds for {bank.num_classes} classes of {bank.mean.shape[1]} channels; "
+            f"the model has {num_classes} classes of 3 channels"
+        )
+    return bank
 
 
 def _prepare(model: RobustModel, name: str) -> RobustModel:
@@ -246,7 +372,8 @@ def _infer_tv_arch(sd: dict[str, torch.Tensor]) -> str:
         )
     bottleneck = "layer1.0.conv3.weight" in sd
     layers = [len({k.split(".")[1] for k in sd if k.startswith(f"layer{i}.")}) for i in range(1, 5)]
-    width = sd["layer1.0.conv1.weight"].shape[0] if bottleneck else 64
+    conv = sd.get("layer1.0.conv1.weight")  # (absent or 0-d in a damaged file: _check_fits then names it)
+    width = conv.shape[0] if bottleneck and conv is not None and conv.dim() else 64
     for name, (block, lay, wpg) in TV_ARCHS.items():
         if lay == layers and (block.__name__ == "Bottleneck") == bottleneck and (not bottleneck or wpg == width):
             return name
@@ -257,17 +384,24 @@ def _infer_tv_arch(sd: dict[str, torch.Tensor]) -> str:
 
 
 def read_torch_checkpoint(path: str | os.PathLike) -> dict:
-    """torch.load with weights_only=True only; anything else is refused with the offending global named."""
+    """torch.load with weights_only=True only; anything else is refused with the offending global named, and a
+    damaged file is called damaged (not unsafe)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
-    except Exception as e:  # pickle.UnpicklingError and friends
-        msg = str(e).strip().splitlines()
-        detail = next((line for line in msg if "GLOBAL" in line or "Unsupported" in line), msg[0] if msg else repr(e))
+    except Exception as e:  # pickle.UnpicklingError, zip errors, EOFError, OSError and friends
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        unsafe = next((line for line in lines if "GLOBAL" in line), None)
+        if unsafe is None:  # no forbidden global: the bytes themselves are not a checkpoint
+            detail = next((line for line in lines if line.startswith("Unsupported")), _first_line(e))
+            raise ModelLoadError(
+                f"{path} is not a readable PyTorch checkpoint (corrupt, truncated or another format): "
+                f"torch.load said: {detail}"
+            ) from None
         raise ModelLoadError(
             f"refusing to load {path}: it is not a plain-tensor checkpoint that can be read safely "
-            f"(torch.load(weights_only=True) said: {detail}). synth never unpickles code. Re-save the file "
+            f"(torch.load(weights_only=True) said: {unsafe}). synth never unpickles code. Re-save the file "
             f"as plain tensors (e.g. torch.save({{'model': sd}}) with a trusted torch) and try again."
         ) from None
 
@@ -280,6 +414,12 @@ def madrylab_state_dict(ckpt: dict) -> tuple[dict, tuple | None, tuple | None]:
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ModelLoadError("checkpoint has no state dict of tensors under 'model' or 'state_dict'")
     sd = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in sd.items()}
+    for k, v in sd.items():  # a stride-0 view pickles as one element: a tiny file could size a huge network
+        if v.numel() * v.element_size() > v.untyped_storage().nbytes():
+            raise ModelLoadError(
+                f"checkpoint tensor {k} claims shape {tuple(v.shape)} but the file holds "
+                f"{v.untyped_storage().nbytes()} bytes of it"
+            )
     mean = sd.get("normalizer.new_mean")
     std = sd.get("normalizer.new_std")
     if any(k.startswith("model.") for k in sd):
@@ -293,7 +433,10 @@ def madrylab_state_dict(ckpt: dict) -> tuple[dict, tuple | None, tuple | None]:
 def from_madrylab(ckpt: dict, *, arch: str | None = None, eps: float = 0.0, name: str = "") -> RobustModel:
     sd, mean, std = madrylab_state_dict(ckpt)
     arch = arch if arch in TV_ARCHS else _infer_tv_arch(sd)
-    num_classes = sd["fc.weight"].shape[0]
+    fc = sd.get("fc.weight")
+    if fc is None or fc.dim() != 2:
+        raise ModelLoadError("checkpoint has no 2-D fc.weight (the classifier layer)")
+    num_classes = fc.shape[0]
     dataset, classes = {
         1000: ("imagenet", imagenet_classes()),
         9: ("restricted_imagenet", RESTRICTED_IMAGENET_CLASSES),
@@ -302,14 +445,12 @@ def from_madrylab(ckpt: dict, *, arch: str | None = None, eps: float = 0.0, name
     }.get(num_classes, ("custom", None))
     if mean is None:
         mean, std = DATASET_STATS.get(dataset, DATASET_STATS["a2b"])
-    model = RobustModel(arch, num_classes, classes, mean, std, input_size=224, eps=eps, dataset=dataset)
-    try:
-        model.net.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise ModelLoadError(
-            f"checkpoint does not match architecture {arch}: {str(e).splitlines()[0]} "
-            f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else ''}"
-        ) from None
+    kwargs = {"arch": arch, "num_classes": num_classes, "class_names": classes, "mean": mean, "std": std}
+    kwargs.update(input_size=224, eps=eps, dataset=dataset)
+    shapes = {k: tuple(v.shape) for k, v in sd.items()}
+    _check_fits(_skeleton(kwargs, "checkpoint").net, shapes, f"checkpoint does not match architecture {arch}")
+    model = RobustModel(**kwargs)
+    model.net.load_state_dict(sd, strict=True)
     return model
 
 
@@ -322,13 +463,13 @@ def _parse_madrylab_name(filename: str) -> tuple[str | None, float]:
 
 
 def _load_file(path: str, name: str) -> RobustModel:
-    if path.endswith(".safetensors"):
-        return from_madrylab({"model": load_file(path)}, name=name)
-    arch, eps = _parse_madrylab_name(path)
     try:
+        if path.endswith(".safetensors"):
+            return from_madrylab({"model": _read_safetensors(path, path)}, name=name)
+        arch, eps = _parse_madrylab_name(path)
         return from_madrylab(read_torch_checkpoint(path), arch=arch, eps=eps, name=name)
-    except ModelLoadError as e:
-        raise ModelLoadError(f"{name}: {e}") from None
+    except ModelLoadError as e:  # name the file as the user gave it, once
+        raise ModelLoadError(str(e) if name in str(e) else f"{name}: {e}") from None
 
 
 def _offline_hint(what: str) -> str:
@@ -358,6 +499,8 @@ def _load_uncached(spec: str) -> RobustModel:
                 )
             try:
                 return RobustModel.from_pretrained(spec)
+            except ModelLoadError:
+                raise  # already one line naming the file
             except (OSError, ValueError, RuntimeError) as e:
                 raise ModelLoadError(f"could not load model folder {spec}: {e}") from None
         return _load_file(spec, spec)

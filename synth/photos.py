@@ -57,13 +57,19 @@ def paste_inside(originals, masks, result: torch.Tensor) -> list:
     ]
 
 
+def tile_grid(h: int, w: int, s: int) -> tuple[int, int] | None:
+    """Rows and columns of s x s tiles that cover an h x w image; None for a square image no larger than s (it is
+    resized to one tile)."""
+    return None if h <= s and w <= s and h == w else (math.ceil(h / s), math.ceil(w / s))
+
+
 def tile(x: torch.Tensor, s: int):
-    """(1,3,H,W) -> (N,3,s,s) tiles (replicate-padded to a multiple of s) and the grid shape; a square image no
-    larger than s is resized to one tile (grid None)."""
+    """(1,3,H,W) -> (N,3,s,s) tiles (replicate-padded to a multiple of s) and the grid shape (`tile_grid`)."""
     h, w = x.shape[-2:]
-    if h <= s and w <= s and h == w:
+    grid = tile_grid(h, w, s)
+    if grid is None:
         return resize(x, s), None
-    gh, gw = math.ceil(h / s), math.ceil(w / s)
+    gh, gw = grid
     xp = F.pad(x, (0, gw * s - w, 0, gh * s - h), mode="replicate")
     t = xp.unfold(2, s, s).unfold(3, s, s)  # 1,3,gh,gw,s,s
     return t.permute(0, 2, 3, 1, 4, 5).reshape(gh * gw, 3, s, s), (gh, gw)

@@ -23,6 +23,15 @@ SCHEDULES = ("constant", "linear")
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
+def whole_number(value, name: str, lo: int = 1, hi: int = 2**63 - 1) -> int:
+    """`value` as an int when it is a whole number from lo to hi (NaN, text, 2.5, True are not); else a ValueError
+    that names it."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What `synth.pgd` needs to know of a run besides its loss and start; checked when made."""
@@ -37,11 +46,9 @@ class Settings:
             raise ValueError(f"eps must be > 0, got {self.eps}")
         if not self.step_size > 0:
             raise ValueError(f"step_size must be > 0, got {self.step_size}")
-        if isinstance(self.steps, bool) or int(self.steps) != self.steps or self.steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {self.steps}")
+        object.__setattr__(self, "steps", whole_number(self.steps, "steps"))
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        object.__setattr__(self, "steps", int(self.steps))
 
     def scaled(self, factor: float) -> "Settings":
         """eps and step for a model whose side is `factor` times 224 px."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 
@@ -83,9 +84,32 @@ class SeedBank:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "SeedBank":
-        t = load_file(str(path))
-        return cls(t["mean"], t["factors"], t["sigma"], int(t["grain"][0]))
+    def load(cls, path: str | Path) -> SeedBank:
+        """A bank written by `save`; ValueError naming the file when it is damaged or not a seed bank."""
+        try:
+            tensors = load_file(str(path))
+        except SafetensorError as e:
+            raise ValueError(f"{path} is not a readable safetensors file (corrupt or truncated?): {e}") from None
+        return cls.from_tensors(tensors, str(path))
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, torch.Tensor], where: str = "seed bank") -> SeedBank:
+        """A bank from the tensors `save` writes, checked against each other first: a seeds.safetensors file from
+        a Hub repo is untrusted, and a bad one would otherwise fail only mid-generation. ValueError naming `where`."""
+        missing = [k for k in ("mean", "factors", "sigma", "grain") if k not in t]
+        if missing:
+            raise ValueError(f"{where} is not a seed bank: it has no {', '.join(missing)}")
+        mean, factors, sigma, grain = t["mean"], t["factors"], t["sigma"], t["grain"]
+        k = mean.shape[0] if mean.dim() == 4 else 0
+        fits = k > 0 and factors.dim() == 3 and factors.shape[0] == k and factors.shape[2] == mean[0].numel()
+        fits = fits and sigma.shape == (k,) and grain.numel() == 1 and 1 <= int(grain.flatten()[0]) <= 64
+        if not fits or not all(x.is_floating_point() for x in (mean, factors, sigma)):
+            shapes = ", ".join(
+                f"{n} {tuple(x.shape)} {x.dtype}"
+                for n, x in zip(("mean", "factors", "sigma", "grain"), (mean, factors, sigma, grain))
+            )
+            raise ValueError(f"{where} is not a consistent seed bank ({shapes})")
+        return cls(mean, factors, sigma, int(grain.flatten()[0]))
 
 
 def fit_seed_bank(

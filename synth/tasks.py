@@ -19,7 +19,7 @@ from .objectives import class_loss, masked_fidelity
 from .objectives import feature as feature_objective
 from .pgd import keep_outside, pgd, uses_bf16
 from .photos import as_list, load_batch, load_masked_batch, one_or_many, paste_inside, paste_residual, tile, untile
-from .presets import Settings, recipe, settings
+from .presets import Settings, recipe, settings, whole_number
 from .seeds import seeds_for
 from .starts import consistent_with, mean_fill, smooth_fill, upsample
 
@@ -76,7 +76,7 @@ def optimise(model, objective, x0: torch.Tensor, s: Settings, *, precision="auto
 
 
 def _generator(seed):
-    return torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    return None if seed is None else torch.Generator().manual_seed(whole_number(seed, "seed", lo=0))
 
 
 # --------------------------------------------------------------------------------------------- tasks
@@ -95,11 +95,10 @@ def generation_classes(model, label=None, n: int = 1, seed: int | None = 0) -> l
 
 
 def _generation_labels(model, label, n: int, g) -> torch.Tensor:
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
+    n = whole_number(n, "n", hi=10_000)
     if label is None:
-        return torch.randint(0, model.num_classes, (int(n),), generator=g)
-    return _class_indices(model, label, int(n))
+        return torch.randint(0, model.num_classes, (n,), generator=g)
+    return _class_indices(model, label, n)
 
 
 def generate(
@@ -237,9 +236,7 @@ def super_resolve(
     ours: start from back-projected bicubic (`start`) and keep the result consistent with the input: it
     area-downsamples back to it (`consistent`). paper: a nearest-neighbour start, unconstrained. Images of one
     size are one batch; outputs larger than the model's input are worked in tiles of it (labels per tile)."""
-    if int(factor) != factor or not 2 <= factor <= 16:
-        raise ValueError(f"factor must be an integer from 2 to 16, got {factor}")
-    factor = int(factor)
+    factor = whole_number(factor, "factor", 2, 16)
     r = recipe("super_resolve", preset, start=start, consistent=consistent)
     s = settings(model, "super_resolve", preset, factor=factor, **overrides)
     images, batched = as_list(image)
@@ -299,13 +296,11 @@ def paint_features(
 ):
     """Paint penultimate-layer feature number `feature` where the mask is white: maximise
     feature_weight * r_k - weight * (change outside the mask); only the masked pixels of the original change."""
-    k = feature
-    if k is None or isinstance(k, bool) or int(k) != k or not 0 <= k < model.num_features:
-        raise ValueError(f"feature must be an integer in 0..{model.num_features - 1}, got {k}")
+    k = whole_number(feature, "feature", 0, model.num_features - 1)
     images, batched = as_list(image)
     originals, x, full_masks, m = load_masked_batch(images, as_list(mask)[0], model.input_size, allow_full=True)
     dev = _device(model)
-    objective = feature_weight * feature_objective(int(k)) - weight * masked_fidelity(x.to(dev), m.to(dev))
+    objective = feature_weight * feature_objective(k) - weight * masked_fidelity(x.to(dev), m.to(dev))
     s = settings(model, "paint_features", preset, **overrides)
     result = optimise(model, objective, x, s, maximize=True, precision=precision, callback=callback)
     return one_or_many(paste_residual(originals, x, result, masks=full_masks), batched)

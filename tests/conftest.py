@@ -78,3 +78,21 @@ def data(tmp_path_factory):
     Image.new("L", (32, 32), 100).save(root / "train" / "red" / "gray.png")
     Image.new("P", (40, 30)).save(root / "train" / "blue" / "pal.png")
     return root
+
+
+def blank_png(path, width: int, height: int) -> Path:
+    """A valid all-black greyscale PNG of any size, written in chunks (a 13000x13000 one is ~170 KB): a
+    decompression bomb for the size checks."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z, row, idat = zlib.compressobj(9), bytes(width + 1), b""
+    for _ in range(height):
+        idat += z.compress(row)
+    idat += z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return Path(path)

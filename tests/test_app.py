@@ -115,17 +115,17 @@ def test_translate_sketch_visualize_superres_paint(client, files):
         (
             "/translate",
             lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notes.txt")), "dog"],
-            "not an image I can read",
+            "not a readable image",
         ),
         (
             "/super_resolve",
             lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notes.txt")), 4, "preset", None],
-            "not an image I can read",
+            "not a readable image",
         ),
         (
             "/inpaint",
             lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "notimage.png"), None, ""],
-            "not an image I can read",
+            "not a readable image",
         ),
     ],
 )
@@ -210,3 +210,84 @@ def test_advanced_fields_show_the_preset_values_and_reach_pgd(client, files, mon
     client.predict(image=handle_file(str(files / "photo.png")), target="dog", preset="fast", api_name="/translate")
     fast = app.synth.settings(app.synth.load_model(), "translate", "fast")
     assert (seen["eps"], seen["steps"], seen["step_size"]) == (fast.eps, fast.steps, fast.step_size)
+
+
+# --------------------------------------------------------------------------------------------- hostile input
+@pytest.fixture(scope="module")
+def bad_files(files):
+    from conftest import blank_png
+
+    data = (files / "photo.png").read_bytes()
+    Image.open(files / "photo.png").save(files / "photo.jpg", quality=95)
+    jpg = (files / "photo.jpg").read_bytes()
+    (files / "cut.jpg").write_bytes(jpg[: len(jpg) // 2])
+    blank_png(files / "bomb.png", 13000, 13000)
+    rgba = Image.new("RGBA", (48, 40), (0, 0, 0, 0))  # a mask marked by transparency only
+    rgba.paste((0, 0, 0, 255), (10, 10, 30, 30))
+    rgba.save(files / "alpha_mask.png")
+    assert data
+    return files
+
+
+@pytest.mark.parametrize(
+    "endpoint,kwargs,msg",
+    [
+        ("/translate", lambda f: dict(image=handle_file(str(f / "cut.jpg")), target="dog"), "not a readable image"),
+        ("/super_resolve", lambda f: dict(image=handle_file(str(f / "cut.jpg"))), "not a readable image"),
+        ("/translate", lambda f: dict(image=handle_file(str(f / "bomb.png")), target="dog"), "larger than 100 mega"),
+        ("/generate", lambda f: dict(seed=2**70), "seed must be a whole number"),
+        ("/generate", lambda f: dict(seed="abc"), "Seed: expected a number, got 'abc'"),
+        ("/generate", lambda f: dict(steps="many"), "steps: expected a number, got 'many'"),
+        (  # 120 tiles of 32x32 x 2000 steps: over the bound
+            "/super_resolve",
+            lambda f: dict(image=handle_file(str(f / "photo.png")), factor=8, steps=2000),
+            "246 M pixel-steps of PGD",
+        ),
+    ],
+)
+def test_hostile_inputs_get_messages(client, bad_files, endpoint, kwargs, msg):
+    with pytest.raises(Exception, match=msg):
+        client.predict(**kwargs(bad_files), api_name=endpoint)
+
+
+@pytest.mark.parametrize("kwargs", [dict(seed=float("nan")), dict(n=float("nan")), dict(steps=float("nan"))])
+def test_nan_numbers_get_messages(kwargs):
+    """NaN cannot travel in gradio_client's JSON, but a raw request can carry it: call the handler itself."""
+    (fn,) = [f.fn for f in app.demo.fns.values() if f.api_name == "generate"]
+    with pytest.raises(gr.Error, match="whole number|expected a number"):
+        list(fn(**kwargs))
+
+
+def test_transparent_mask_upload(client, bad_files):
+    masked, out, _ = client.predict(
+        editor=editor(bad_files / "photo.png"),
+        uploaded_mask=handle_file(str(bad_files / "alpha_mask.png")),
+        steps=2,
+        api_name="/inpaint",
+    )
+    m = np.asarray(Image.open(masked).convert("RGB")).astype(int)
+    photo = np.asarray(Image.open(bad_files / "photo.png").convert("RGB")).astype(int)
+    changed = (m != photo).any(-1)
+    assert changed[10:30, 10:30].all() and not changed[:10].any()  # the opaque square, nothing else
+
+
+def test_stop_stops_the_work(client, files):
+    """Cancel (the Stop button) ends the PGD loop, whatever the tab: the process goes idle."""
+    import time
+
+    from gradio_client.utils import Status
+
+    job = client.submit(image=handle_file(str(files / "photo.png")), target="frog", steps=1900, api_name="/visualize")
+    deadline = time.time() + 60
+    while job.status().code != Status.PROGRESS and time.time() < deadline:
+        time.sleep(0.1)
+    assert job.status().code == Status.PROGRESS
+    job.cancel()
+    time.sleep(2)
+    cpu = time.process_time()
+    time.sleep(2)
+    assert time.process_time() - cpu < 0.5  # a running PGD loop takes about a core
+
+
+def test_upload_cache_is_cleaned():
+    assert app.demo.delete_cache == (600, 3600)

@@ -3,6 +3,7 @@
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,7 +134,7 @@ def test_refuses_pickled_code(tmp_path):
 def test_unreadable_and_mismatched(tmp_path):
     f = tmp_path / "junk.ckpt"
     f.write_bytes(b"definitely not a checkpoint")
-    with pytest.raises(ModelLoadError, match="refusing|not a plain"):
+    with pytest.raises(ModelLoadError, match="not a readable PyTorch checkpoint"):
         synth.load_model(str(f))
     net = resnet18(num_classes=10)
     sd = {"module.model." + k: v for k, v in net.state_dict().items()}
@@ -271,3 +272,184 @@ def test_packed_resnet_uses_polyphase_stem_only_and_keeps_gradients(monkeypatch)
     others = {c.packs[next(iter(c.packs))][1].func.__name__ for c in copies[1].modules() if isinstance(c, PackedConv2d)}
     assert others == {"_polyphase_grad", "_transposed_grad"}  # the stem only: every other conv stays transposed
     assert (grads[0] - grads[1]).abs().max() <= 1e-2 * grads[0].abs().max()  # the same up to bf16 rounding
+
+
+# --- hostile or damaged model files: refused with one line naming the file, before allocating ---------------
+
+
+class RealAllocation(Exception):
+    """Raised by `meta_only`; deliberately not a ModelLoadError/ValueError/OSError, so no loader can swallow it."""
+
+
+@pytest.fixture
+def meta_only(monkeypatch):
+    """Fail the test if the loader builds a network anywhere but on the meta device (which allocates nothing):
+    the configs below would otherwise ask for gigabytes."""
+    real = synth.models.build_arch
+
+    def guarded(name, num_classes):
+        if torch.get_default_device().type != "meta":
+            raise RealAllocation(f"built {name} ({num_classes} classes) for real")
+        return real(name, num_classes)
+
+    monkeypatch.setattr(synth.models, "build_arch", guarded)
+
+
+def model_folder(src: Path, dst: Path, **config) -> Path:
+    """A copy of the model folder `src` with `config` merged into its config.json."""
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    (dst / "config.json").write_text(json.dumps({**cfg, **config}))
+    return dst
+
+
+def assert_one_line_naming(e: pytest.ExceptionInfo, name: str) -> None:
+    msg = str(e.value)
+    assert name in msg and "\n" not in msg, msg
+
+
+def test_config_claiming_a_wider_arch_is_refused_before_allocating(tmp_path, tiny_dir, meta_only):
+    # cifar_resnet8x300 is ~7e9 parameters (28 GB); the file holds the 78k of cifar_resnet8
+    d = model_folder(tiny_dir, tmp_path / "wide", arch="cifar_resnet8x300")
+    with pytest.raises(ModelLoadError, match=r"net\.conv1\.weight.*\(16, 3, 3, 3\).*\(4800, 3, 3, 3\)") as e:
+        synth.load_model(str(d))
+    assert_one_line_naming(e, "model.safetensors")
+    assert "cifar_resnet8x300" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "config,msg",
+    [
+        ({"num_classes": 10**6, "class_names": None}, "num_classes"),
+        ({"num_classes": 10**6, "class_names": ["c"] * 10**6}, "num_classes"),
+        ({"input_size": 10**6}, "input_size"),
+        ({"class_names": ["x" * 10**5] * 10}, "class name"),
+        ({"std": [0, 0, 0]}, "std"),
+        ({"arch": "cifar_resnet100004"}, "depth"),
+    ],
+)
+def test_absurd_config_values_are_refused(tmp_path, tiny_dir, meta_only, config, msg):
+    d = model_folder(tiny_dir, tmp_path / "absurd", **config)
+    with pytest.raises(ModelLoadError, match=msg) as e:
+        synth.load_model(str(d))
+    assert_one_line_naming(e, "config.json")
+
+
+def _truncate(p: Path) -> None:
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def _random(p: Path) -> None:
+    p.write_bytes(os.urandom(4000))
+
+
+@pytest.mark.parametrize(
+    "name,damage",
+    [
+        ("model.safetensors", _truncate),
+        ("model.safetensors", _random),
+        ("model.safetensors", lambda p: p.write_bytes(b"")),
+        ("seeds.safetensors", _truncate),
+        ("seeds.safetensors", _random),
+        ("config.json", lambda p: p.write_text("{not json")),
+        ("config.json", _random),
+        ("config.json", lambda p: p.write_text("[1, 2]")),
+        ("config.json", lambda p: p.write_text('{"num_classes": 10}')),
+        ("config.json", lambda p: p.write_text('{"arch": "cifar_resnet8", "num_classes": "ten"}')),
+    ],
+)
+def test_damaged_model_folder_names_the_file(tmp_path, tiny_dir, name, damage):
+    d = model_folder(tiny_dir, tmp_path / "damaged")
+    damage(d / name)
+    with pytest.raises(ModelLoadError) as e:
+        synth.load_model(str(d))
+    assert_one_line_naming(e, name)
+
+
+def test_seed_bank_that_does_not_fit_the_model(tmp_path, tiny, tiny_dir):
+    from safetensors.torch import save_file
+
+    bank = tiny.seed_bank
+    d = model_folder(tiny_dir, tmp_path / "no_grain")
+    save_file({"mean": bank.mean, "factors": bank.factors, "sigma": bank.sigma}, str(d / "seeds.safetensors"))
+    with pytest.raises(ModelLoadError, match="grain") as e:
+        synth.load_model(str(d))
+    assert_one_line_naming(e, "seeds.safetensors")
+    d = model_folder(tiny_dir, tmp_path / "three_classes")
+    synth.SeedBank(bank.mean[:3], bank.factors[:3], bank.sigma[:3], 1).save(d / "seeds.safetensors")
+    with pytest.raises(ModelLoadError, match="3 classes") as e:
+        synth.load_model(str(d))
+    assert_one_line_naming(e, "seeds.safetensors")
+
+
+@pytest.mark.parametrize("damage", [_truncate, _random, lambda p: p.write_bytes(b"")])
+def test_damaged_checkpoint_is_called_damaged(tmp_path, damage):
+    f = tmp_path / "resnet18_l2_eps3.ckpt"
+    madrylab_file(f)
+    damage(f)
+    with pytest.raises(ModelLoadError, match="not a readable PyTorch checkpoint") as e:
+        synth.load_model(str(f))
+    assert_one_line_naming(e, str(f))
+    assert "unpickles" not in str(e.value)  # corrupt is not the same as unsafe
+
+
+def test_damaged_safetensors_checkpoint(tmp_path):
+    f = tmp_path / "weights.safetensors"
+    _random(f)
+    with pytest.raises(ModelLoadError) as e:
+        synth.load_model(str(f))
+    assert_one_line_naming(e, str(f))
+
+
+def test_checkpoint_tensors_must_hold_their_data(tmp_path, meta_only):
+    # stride-0 views pickle as one element: a 7 kB file that would build a 200k-class resnet18
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in resnet18(num_classes=200_000).state_dict().items()}
+    sd = {k: torch.zeros(()).expand(s) for k, s in shapes.items()}
+    f = tmp_path / "hollow.ckpt"
+    torch.save({"model": sd}, f)
+    with pytest.raises(ModelLoadError, match="claims shape") as e:
+        synth.load_model(str(f))
+    assert_one_line_naming(e, str(f))
+
+
+def test_hostile_and_damaged_hub_repos_offline(tmp_path, tiny_dir):
+    cache = tmp_path / "hub"
+    wide = model_folder(tiny_dir, tmp_path / "wide", arch="cifar_resnet8x300")
+    put(cache, "user/wide", {n: wide / n for n in ("config.json", "model.safetensors")})
+    for name in ("model.safetensors", "seeds.safetensors"):
+        d = model_folder(tiny_dir, tmp_path / name)
+        _truncate(d / name)
+        put(cache, f"user/bad-{name.split('.')[0]}", {n: d / n for n in os.listdir(d)})
+    code = """
+import torch, synth, synth.models as sm
+real = sm.build_arch
+def guarded(name, num_classes):
+    assert torch.get_default_device().type == "meta", f"built {name} for real"
+    return real(name, num_classes)
+sm.build_arch = guarded
+for repo in ("user/wide", "user/bad-model", "user/bad-seeds"):
+    try:
+        synth.load_model(repo)
+    except synth.ModelLoadError as e:
+        print(repo, "ERR", e)
+"""
+    r = run_offline(code, cache)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3, r.stdout
+    assert lines[0].startswith("user/wide ERR user/wide/model.safetensors") and "net.conv1.weight" in lines[0]
+    assert lines[1].startswith("user/bad-model ERR user/bad-model/model.safetensors")
+    assert lines[2].startswith("user/bad-seeds ERR user/bad-seeds/seeds.safetensors")
+
+
+def test_cli_damaged_model_is_one_line_and_exit_2(tmp_path, tiny_dir, capsys):
+    from synth.cli import main
+
+    d = model_folder(tiny_dir, tmp_path / "damaged")
+    _random(d / "model.safetensors")
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "--model", str(d), "--out", str(tmp_path / "out"), "--n", "1", "--steps", "1"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and "model.safetensors" in err, err

@@ -2,9 +2,12 @@
 
 import json
 import os
+import struct
 import subprocess
 import sys
+import zipfile
 from dataclasses import asdict, fields, replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -247,3 +250,111 @@ def test_streaming_dataloader_path(data, tmp_path):
         + ["--data", str(data), "--out", str(tmp_path / "s"), "--epochs", "1", "--in-memory", "0", "--workers", "0"]
     )
     assert hist[0]["samples"] == 50 and (tmp_path / "s" / "checkpoint.pt").exists()
+
+
+# ---------------------------------------------------------------------------------------------- hostile runs
+def train(data, out, *flags):
+    return T.main([*TINY, "--data", str(data), "--out", str(out), "--limit-train", "16", *flags])
+
+
+def checkpoint(out):
+    return torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+def logged(out):
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_kill_while_saving_logs_each_epoch_once(data, tmp_path, monkeypatch):
+    out, save = tmp_path / "r", T.atomic_save
+
+    def killed_at_epoch_2(obj, path):
+        if obj["epoch"] == 2:
+            raise KeyboardInterrupt  # the process dies while epoch 2's checkpoint is being written
+        save(obj, path)
+
+    monkeypatch.setattr(T, "atomic_save", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, out, "--epochs", "2")
+    monkeypatch.setattr(T, "atomic_save", save)
+    assert checkpoint(out)["epoch"] == 1
+    train(data, out, "--epochs", "2", "--resume")
+    assert [r["epoch"] for r in logged(out)] == [1, 2]
+    # a kill between the checkpoint's rename and the log's append, or a torn last line: the checkpoint is the truth
+    with open(out / "log.jsonl", "a") as f:
+        f.write(json.dumps(logged(out)[0]) + '\n{"epoch": 3, "train_lo')
+    train(data, out, "--epochs", "2", "--resume")
+    assert logged(out) == checkpoint(out)["history"] and len(logged(out)) == 2
+
+
+def test_max_steps_mid_epoch_is_not_saved_as_complete(data, tmp_path):
+    flags = ["--epochs", "2", "--limit-train", "32"]  # 2 steps per epoch
+    train(data, tmp_path / "a", *flags)
+    hist = train(data, tmp_path / "b", *flags, "--max-steps", "3")  # stops halfway through epoch 2
+    assert checkpoint(tmp_path / "b")["epoch"] == 1 and len(hist) == 1 and len(logged(tmp_path / "b")) == 1
+    train(data, tmp_path / "b", *flags, "--resume")  # redoes epoch 2 from its start
+    a, b = checkpoint(tmp_path / "a"), checkpoint(tmp_path / "b")
+    assert [r["samples"] for r in b["history"]] == [32, 32]
+    for ra, rb in zip(a["history"], b["history"]):
+        assert {**ra, "seconds": 0} == {**rb, "seconds": 0}
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_resume_extends_with_epochs_and_warns_of_ignored_flags(data, tmp_path, capsys):
+    out = tmp_path / "r"
+    train(data, out, "--epochs", "1")
+    capsys.readouterr()
+    hist = train(data, out, "--epochs", "2", "--lr", "0.5", "--eps", "1", "--resume")
+    err = capsys.readouterr().err
+    assert "--lr 0.5 ignored" in err and "0.05" in err and "--eps 1.0 ignored" in err
+    assert "--epochs" not in err and "--batch-size" not in err  # honoured; given but unchanged
+    ck = checkpoint(out)
+    assert len(hist) == ck["epoch"] == 2 and ck["config"]["epochs"] == 2
+    assert (ck["config"]["lr"], ck["config"]["eps"]) == (0.05, 0.5)
+    assert hist[1]["lr"] == T.lr_at(T.config_from_dict(ck["config"]), 2)
+
+
+def flip_a_weight_byte(path):
+    """`path` with one byte flipped in the middle of its largest tensor's data."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
+    raw[info.header_offset + 30 + name_len + extra_len + info.file_size // 2] ^= 0x10
+    return bytes(raw)
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(data, tmp_path, capsys):
+    from training.runs import model_from_run
+
+    good = tmp_path / "good"
+    train(data, good, "--epochs", "1")
+    raw = (good / "checkpoint.pt").read_bytes()
+    damaged = {
+        "truncated": raw[: len(raw) // 2],
+        "random": bytes(torch.randint(0, 256, (len(raw),), generator=torch.Generator().manual_seed(0)).tolist()),
+        "flipped": flip_a_weight_byte(good / "checkpoint.pt"),
+    }
+    for name, content in damaged.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checkpoint.pt").write_bytes(content)
+        for load in (
+            partial(train, data, tmp_path / name, "--epochs", "2", "--resume"),
+            partial(model_from_run, tmp_path / name),
+        ):
+            with pytest.raises(SystemExit) as e:
+                load()
+            assert str(e.value.code).startswith("error: ") and "\n" not in str(e.value.code), (name, e.value.code)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "training.evaluate", str(tmp_path / "flipped"), "--data", str(data)]
+    r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and r.stderr.strip().startswith("error: "), r.stderr
+    # a checkpoint written before checksums were stored still resumes, with a note
+    ck = checkpoint(good)
+    ck.pop("checksum", None)
+    (tmp_path / "old").mkdir()
+    torch.save(ck, tmp_path / "old" / "checkpoint.pt")
+    capsys.readouterr()
+    assert len(train(data, tmp_path / "old", "--epochs", "2", "--resume")) == 2
+    assert "no checksum" in capsys.readouterr().err

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from synth.models import SEEDS_FILE, RobustModel, load_model
 from synth.seeds import SeedBank
+from training.train import read_checkpoint
 
 
 def model_from_run(run: str | Path) -> RobustModel:
     run = Path(run)
-    ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    ck = read_checkpoint(run / "checkpoint.pt")  # a damaged file: a one-line error, not a traceback
     model = RobustModel(**ck["model_config"])
     model.load_state_dict(ck["model"])
     if (run / SEEDS_FILE).exists():
@@ -34,5 +33,5 @@ def run_info(run: str | Path) -> dict:
     p = Path(run) / "checkpoint.pt"
     if not p.exists():
         return {}
-    ck = torch.load(p, map_location="cpu", weights_only=True)
+    ck = read_checkpoint(p)
     return dict(config=ck["config"], history=ck["history"], epoch=ck["epoch"])

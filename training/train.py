@@ -9,14 +9,25 @@ Each batch: PGD-L2 from a random start in the eps-ball maximises the loss (model
 learning rate is a pure function of progress and all randomness of epoch e comes from a generator seeded
 with (seed, e), so --resume continues exactly.
 
+--resume: the checkpoint is the truth. The run goes on with the checkpoint's config: --epochs N extends (or
+shortens) it and --precision applies; any other config flag that differs from the checkpoint is ignored with
+a warning. log.jsonl is rewritten from the checkpoint's history, and the checkpoint's sha256 is verified
+(a damaged file is an error; one written before checksums were stored loads with a note). With --epochs the
+lr schedule is that of an N-epoch run from the current epoch on: a step schedule keeps its stored milestones
+(added epochs go on at the last lr); a one-cycle lr jumps from where it had decayed up to the N-epoch
+curve's value there (a warm restart), so the result is not what an uninterrupted N-epoch run would give.
+--max-steps: an epoch cut short is neither evaluated nor saved; the checkpoint keeps the last complete
+epoch, and --resume redoes the cut epoch from its start (bit-exact with an uninterrupted run).
+
 The file reads in order: the config and its recipes, the command line, then the sections of a run in the
-order main() calls them (setup, data, model + optimizer, resume, one epoch, evaluation + checkpoint), and
-main() itself last.
+order main() calls them (setup, data, model + optimizer, resume, one epoch, evaluation + checkpoint, the
+epochs), and main() itself last.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import inspect
 import json
 import math
@@ -114,19 +125,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_config_flags(p)  # --arch, --epochs, ...: each overrides the recipe's value
     p.add_argument("--data", required=True, help="ImageFolder root with train/ and test/ (or val/), or A/B folders")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (see above for flags)")
     p.add_argument("--workers", type=int, default=4, help="DataLoader workers (streaming datasets)")
     p.add_argument("--in-memory", type=int, choices=[0, 1], default=None, help="default: 1 for inputs <= 64 px")
     p.add_argument("--limit-train", type=int, default=None, help="use only N training images (smoke tests)")
     p.add_argument("--eval-images", type=int, default=1000, help="test images for the per-epoch eval")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (smoke tests)")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="stop after N optimizer steps in all (smoke tests; see above)"
+    )
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument(
         "--deterministic",
         action="store_true",
         help="CUDA: deterministic kernels (bit-exact reruns and resumes; slower)",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.max_steps is not None and args.max_steps < 1:
+        p.error("--max-steps must be at least 1")
+    return args
 
 
 def add_config_flags(p: argparse.ArgumentParser):
@@ -184,6 +200,10 @@ class Env:
     def log(self, *a):
         if self.master:
             print(*a, flush=True)
+
+    def warn(self, *a):
+        if self.master:
+            print(*a, file=sys.stderr, flush=True)
 
 
 def setup(args) -> Env:
@@ -259,21 +279,90 @@ def build_model(cfg: Config, classes: list, device: torch.device):
 
 
 # ---------------------------------------------------------------------------------------------- resume
-def resume(path: Path, cfg: Config, model, opt, env: Env) -> tuple[Config, int, list]:
-    """Weights, optimizer and RNG states from `path`; the run goes on with the checkpoint's config."""
+CHECKPOINT_KEYS = {"model", "optimizer", "epoch", "history", "rng", "config", "model_config"}
+HONOURED = ("epochs", "precision")  # config flags a resumed run takes from its command line
+
+
+def checksum(payload: dict) -> str:
+    """sha256 of a checkpoint's contents (keys, values, tensors' dtype, shape and bytes) rather than of its file,
+    so the dict being saved and the dict torch.load returns give the same digest."""
+    h = hashlib.sha256()
+
+    def feed(obj):
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous().reshape(-1)
+            h.update(f"tensor {t.dtype} {tuple(obj.shape)};".encode())
+            h.update(t.view(torch.uint8).numpy())
+        elif isinstance(obj, dict):
+            for k in sorted(obj, key=repr):
+                h.update(f"{k!r}:".encode())
+                feed(obj[k])
+        elif isinstance(obj, (list, tuple)):
+            h.update(f"{type(obj).__name__} {len(obj)};".encode())
+            for v in obj:
+                feed(v)
+        else:
+            h.update(f"{obj!r};".encode())
+
+    feed(payload)
+    return "sha256:" + h.hexdigest()
+
+
+def read_checkpoint(path: Path, note=None) -> dict:
+    """checkpoint.pt on the CPU, its checksum verified. A missing, unreadable or damaged file exits with a
+    one-line error: resuming from (or exporting) silently damaged weights would waste the run."""
     if not path.exists():
-        sys.exit(f"error: --resume but no checkpoint at {path}")
-    ck = torch.load(path, map_location=env.device, weights_only=True)
-    saved = config_from_dict(ck["config"])
-    if saved.arch != cfg.arch:
-        sys.exit(f"error: checkpoint is a {saved.arch}, this run asks for {cfg.arch}")
-    model.load_state_dict(ck["model"])
+        sys.exit(f"error: no checkpoint at {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated, random bytes, a damaged pickle: torch raises many kinds
+        why = (str(e).strip().splitlines() or [""])[0].split(". ")[0]  # torch's advice after it is for trusted files
+        sys.exit(f"error: {path} is not a readable checkpoint: truncated or damaged ({type(e).__name__}: {why})")
+    missing = CHECKPOINT_KEYS - set(ck) if isinstance(ck, dict) else CHECKPOINT_KEYS
+    if missing:
+        sys.exit(f"error: {path} is not a training checkpoint (no {', '.join(sorted(missing))})")
+    stored = ck.pop("checksum", None)
+    if stored is None:
+        (note or (lambda m: print(m, file=sys.stderr)))(f"note: {path} has no checksum (an older run): not verified")
+    elif stored != checksum(ck):
+        sys.exit(f"error: {path} is damaged: its contents do not match the checksum stored with them")
+    return ck
+
+
+def resume_config(args, asked: Config, saved: Config, env: Env) -> Config:
+    """The checkpoint's config, with --precision (the machine's) and --epochs when given (see the module's
+    docstring for what that does to the lr schedule). Any other flag, --recipe or --budget value that differs
+    from the checkpoint is ignored with a warning: changing the model, data or attack mid-run makes a run
+    that is neither the old one nor the new one."""
+    given = {k: f"--budget's {k}" for k in BUDGET} if args.budget else {}
+    given |= {
+        f.name: "--" + f.name.replace("_", "-") for f in fields(Config) if getattr(args, f.name, None) is not None
+    }
+    for k, flag in given.items():
+        honoured = k in HONOURED and getattr(args, k) is not None
+        if not honoured and getattr(asked, k) != getattr(saved, k):
+            env.warn(
+                f"warning: {flag} {getattr(asked, k)} ignored: --resume continues the checkpoint's run, "
+                f"with {k} {getattr(saved, k)}"
+            )
+    cfg = replace(saved, precision=asked.precision, epochs=saved.epochs if args.epochs is None else asked.epochs)
+    if cfg.epochs != saved.epochs:
+        env.log(f"--epochs {cfg.epochs}: the run now ends after epoch {cfg.epochs} (was {saved.epochs})")
+    return cfg
+
+
+def restore(ck: dict, cfg: Config, model, opt, model_config: dict, env: Env) -> tuple[int, list]:
+    """Weights, optimizer and RNG states from the checkpoint; the epochs done and their history."""
+    if ck["model_config"].get("class_names") != model_config["class_names"]:
+        sys.exit(f"error: the checkpoint's classes {ck['model_config'].get('class_names')} are not the data's")
+    model.load_state_dict(ck["model"])  # load_state_dict copies the CPU tensors to the model's device
     opt.load_state_dict(ck["optimizer"])
-    torch.set_rng_state(ck["rng"].cpu())  # map_location moved it to the device; the CPU generator wants it back
+    torch.set_rng_state(ck["rng"])
     if env.device.type == "cuda" and "cuda_rng" in ck:
-        torch.cuda.set_rng_state(ck["cuda_rng"].cpu(), env.device)
-    env.log(f"resumed from {path} at epoch {ck['epoch']}")
-    return replace(saved, precision=cfg.precision), ck["epoch"], ck["history"]
+        torch.cuda.set_rng_state(ck["cuda_rng"], env.device)
+    done = " (nothing left to train)" if ck["epoch"] >= cfg.epochs else ""
+    env.log(f"resumed at epoch {ck['epoch']} of {cfg.epochs}{done}")
+    return ck["epoch"], ck["history"]
 
 
 # ---------------------------------------------------------------------------------------------- one epoch
@@ -310,13 +399,17 @@ def attack(model, x, y, cfg: Config, generator=None):
 def train_epoch(ddp, opt, batches, g, cfg: Config, env: Env, epoch: int, steps_per_epoch: int, steps_left):
     """One pass: PGD on each batch (the bare model, in eval mode), an SGD step on the result (`ddp`, the model
     or its DistributedDataParallel wrapper, in train mode). Returns the epoch's samples, loss and accuracy over
-    all processes, and the number of optimizer steps taken (at most `steps_left` when that is not None)."""
+    all processes (None when `steps_left`, if not None, ran out before the batches did: the epoch was cut
+    short), and the number of optimizer steps taken."""
     model = ddp.module if isinstance(ddp, DistributedDataParallel) else ddp
     ddp.train()
     seen, correct, loss_sum, t0 = 0, 0, 0.0, time.time()
     bar = progress_bar(env, steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
-    steps = 0
+    steps, cut = 0, False
     for i, (x, y) in enumerate(batches):
+        if steps_left is not None and steps >= steps_left:  # a batch is left: the epoch ends unfinished
+            cut = True
+            break
         x = x.to(env.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         y = y.to(env.device, non_blocking=True)
         for group in opt.param_groups:
@@ -336,10 +429,10 @@ def train_epoch(ddp, opt, batches, g, cfg: Config, env: Env, epoch: int, steps_p
             bar.update()
             img_s = seen * env.world / (time.time() - t0)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{img_s:.0f}")
-        if steps_left is not None and steps >= steps_left:
-            break
     if bar:
         bar.close()
+    if cut:
+        return None, steps
     stats = torch.tensor([seen, correct, loss_sum], dtype=torch.float64)
     if env.world > 1:
         dist.all_reduce(stats)
@@ -369,58 +462,60 @@ def quick_eval(model, test: InMemory, cfg: Config, device) -> dict:
 
 def atomic_save(obj, path: Path):
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the rename, or a power cut could leave an empty file behind it
     os.replace(tmp, path)  # a kill at any moment leaves either the old or the new file, never half of one
 
 
-def save_epoch(out: Path, rec: dict, history, model, opt, cfg: Config, model_config: dict, device):
-    """Append the epoch's record to log.jsonl and write checkpoint.pt (all that --resume needs)."""
+def save_epoch(out: Path, history, model, opt, cfg: Config, model_config: dict, device):
+    """checkpoint.pt (all that --resume needs, and its checksum), then the epoch's line in log.jsonl: a kill
+    between the two leaves the log an epoch short, and --resume rewrites the log from the checkpoint."""
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "epoch": history[-1]["epoch"],
+        "history": history,
+        "rng": torch.get_rng_state(),
+        **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
+        "config": asdict(cfg),
+        "model_config": model_config,
+    }
+    atomic_save({**payload, "checksum": checksum(payload)}, out / "checkpoint.pt")
     with open(out / "log.jsonl", "a") as f:
-        f.write(json.dumps(rec) + "\n")
-    atomic_save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "epoch": rec["epoch"],
-            "history": history,
-            "rng": torch.get_rng_state(),
-            **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
-            "config": asdict(cfg),
-            "model_config": model_config,
-        },
-        out / "checkpoint.pt",
-    )
+        f.write(json.dumps(history[-1]) + "\n")
 
 
-# ---------------------------------------------------------------------------------------------- main
-def main(argv=None) -> list[dict]:
-    args = parse_args(argv)
-    cfg = make_config(args)
-    out = Path(args.out)
-    env = setup(args)
-    train, test, classes, n_train = load_data(args, cfg, env)
-    model, opt, model_config = build_model(cfg, classes, env.device)
-    start_epoch, history = 0, []
-    if args.resume:
-        cfg, start_epoch, history = resume(out / "checkpoint.pt", cfg, model, opt, env)
+def write_log(out: Path, history: list):
+    """log.jsonl anew, one line per epoch of `history` (the checkpoint's; none for a new run)."""
+    tmp = out / "log.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(rec) + "\n" for rec in history))
+    os.replace(tmp, out / "log.jsonl")
+
+
+# ---------------------------------------------------------------------------------------------- epochs
+def run_epochs(args, cfg: Config, env: Env, model, opt, data, model_config: dict, start_epoch: int, history: list):
+    """Epochs start_epoch..cfg.epochs, each evaluated and checkpointed, until --max-steps optimizer steps in all."""
+    train, test, n_train = data
     ddp = model
     if env.world > 1:
         ddp = DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
-    if env.master:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(dict(asdict(cfg), model=model_config), indent=2))
-    env.log("config:", json.dumps(asdict(cfg)))
-
-    # ------------------------------------------------------------------------------------------ epochs
     steps_per_epoch = math.ceil(n_train // env.world / cfg.batch_size)
     opt_steps = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg.epochs):
+        if args.max_steps is not None and opt_steps >= args.max_steps:
+            break
         g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)  # all of this epoch's randomness
         batches = epoch_batches(train, cfg, env, epoch, g, args.workers)
         t0 = time.time()
-        steps_left = args.max_steps - opt_steps if args.max_steps else None
+        steps_left = None if args.max_steps is None else args.max_steps - opt_steps
         train_stats, steps = train_epoch(ddp, opt, batches, g, cfg, env, epoch, steps_per_epoch, steps_left)
         opt_steps += steps
+        if train_stats is None:  # saved as done, --resume would skip the rest of it
+            kept = f"the checkpoint keeps epoch {epoch}" if epoch else "no checkpoint written"
+            env.log(f"--max-steps {args.max_steps}: epoch {epoch + 1} stopped after {steps} steps, not saved ({kept})")
+            break
         # quick eval on a fixed slice of the test set: clean, and under PGD at the training eps
         ev = quick_eval(model, test, cfg, env.device)
         rec = {"epoch": epoch + 1, **train_stats, "lr": lr_at(cfg, epoch + 1), **ev}
@@ -428,9 +523,28 @@ def main(argv=None) -> list[dict]:
         history.append(rec)
         env.log(json.dumps(rec))
         if env.master:
-            save_epoch(out, rec, history, model, opt, cfg, model_config, env.device)
-        if args.max_steps and opt_steps >= args.max_steps:
-            break
+            save_epoch(Path(args.out), history, model, opt, cfg, model_config, env.device)
+    return history
+
+
+# ---------------------------------------------------------------------------------------------- main
+def main(argv=None) -> list[dict]:
+    """Train; returns the history of the epochs completed and saved (an epoch cut short by --max-steps is not)."""
+    args = parse_args(argv)
+    cfg, out = make_config(args), Path(args.out)
+    env = setup(args)
+    ck = read_checkpoint(out / "checkpoint.pt", env.warn) if args.resume else None
+    if ck:
+        cfg = resume_config(args, cfg, config_from_dict(ck["config"]), env)
+    train, test, classes, n_train = load_data(args, cfg, env)
+    model, opt, model_config = build_model(cfg, classes, env.device)
+    start_epoch, history = restore(ck, cfg, model, opt, model_config, env) if ck else (0, [])
+    if env.master:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(dict(asdict(cfg), model=model_config), indent=2))
+        write_log(out, history)  # the checkpoint is the truth: drops the lines a kill left beyond it
+    env.log("config:", json.dumps(asdict(cfg)))
+    history = run_epochs(args, cfg, env, model, opt, (train, test, n_train), model_config, start_epoch, history)
     if env.world > 1:
         dist.destroy_process_group()
     return history
