@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 from . import tasks
-from .images import ImageError, list_images
+from .images import ImageError, check_mask, list_images, load_image, load_mask
 from .models import DEFAULT_MODEL, ModelLoadError, list_models, load_model
 from .presets import PRESETS
 from .starts import UPSAMPLING
@@ -29,6 +30,7 @@ def _common(p: argparse.ArgumentParser, needs_input=True, mask=False):
         "--model", default=None, help=f"preset, Hub REPO_ID[:FILENAME] or local path (default: {DEFAULT_MODEL})"
     )
     p.add_argument("--out", default="out", help="output folder for PNG files (default: out)")
+    p.add_argument("--overwrite", action="store_true", help="replace files already in --out (default: refuse)")
     if needs_input:
         p.add_argument("--input", required=True, help="an image file, or a folder processed as a batch")
     if mask:
@@ -95,7 +97,9 @@ def _inputs(path: str) -> list[Path]:
     return [p]
 
 
-def _masks(path: str, images: list[Path]) -> list[Path]:
+def _masks(path: str, images: list[Path]) -> list[Path | None]:
+    """The mask of each image: the file itself for one image, else the file of the same name in the folder
+    (None where there is none: that image is skipped)."""
     p = Path(path)
     if not p.is_dir():
         if len(images) != 1:
@@ -104,10 +108,55 @@ def _masks(path: str, images: list[Path]) -> list[Path]:
             raise ImageError(f"no such mask file: {path}")
         return [p]
     by_stem = {m.stem: m for m in list_images(p)}
-    missing = [im.name for im in images if im.stem not in by_stem]
-    if missing:
-        raise ImageError(f"no mask in {path} for {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
-    return [by_stem[im.stem] for im in images]
+    return [by_stem.get(im.stem) for im in images]
+
+
+def _checked_inputs(args) -> tuple[list[tuple[Path, Path | None]], list[str]]:
+    """(image, mask) pairs that can be worked, and a line for each that cannot: every input and mask is read once
+    before any work, so one bad file costs only itself."""
+    files = _inputs(args.input)
+    masks = _masks(args.mask, files) if hasattr(args, "mask") else [None] * len(files)
+    good, skipped = [], []
+    for f, m in zip(files, masks):
+        try:
+            if hasattr(args, "mask") and m is None:
+                raise ImageError(f"no mask named {f.stem}.* in {args.mask}")
+            size = load_image(f).size
+            if m is not None:
+                check_mask(load_mask(m, size), allow_full=args.command == "paint")
+            good.append((f, m))
+        except ImageError as e:
+            skipped.append(f"skipped {f}: {str(e).removeprefix(f'{f}: ')}")
+    return good, skipped
+
+
+def _output_names(args, files: list[Path]) -> list[str]:
+    """The file each input writes (visualize: one per frame); two inputs that would write the same one are refused."""
+    frames = range(args.frames) if args.command == "visualize" else [None]
+    names = [f"{f.stem}.png" if k is None else f"{f.stem}_{k}.png" for f in files for k in frames]
+    by_name: dict[str, list[str]] = {}
+    for f in files:
+        by_name.setdefault(f.stem, []).append(f.name)
+    clash = [" and ".join(v) for v in by_name.values() if len(v) > 1]
+    if clash:
+        raise ImageError(f"{'; '.join(clash[:3])} would write the same output file: rename one, or run them apart")
+    return names
+
+
+def _out_folder(path: str, names: list[str], overwrite: bool) -> Path:
+    """--out as a writable folder where none of `names` exists yet (unless overwrite), checked before any work."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ImageError(f"--out {path} is not a writable folder ({e.strerror or e.__class__.__name__})") from None
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise ImageError(f"{', '.join(existing[:3])}{more} already in {out}: pass --overwrite to replace them")
+    return out
 
 
 def _progress(total_desc: str):
@@ -127,14 +176,20 @@ def _name(label: str) -> str:
     return label.replace(" ", "_").replace("/", "_")
 
 
-def _generate(model, args, kw):
-    """(file name, image) pairs: <class>_<k>.png, k counting the samples of each class."""
-    imgs = tasks.generate(model, label=args.label, n=args.n, seed=args.seed, **kw)
-    names = tasks.generation_classes(model, args.label, args.n, args.seed)
+def _generated_names(classes: list[str]) -> list[str]:
+    """<class>_<k>.png, k counting the samples of each class."""
     counts: dict[str, int] = {}
-    for img, name in zip(imgs, names):
-        counts[name] = counts.get(name, -1) + 1
-        yield f"{_name(name)}_{counts[name]}.png", img
+    names = []
+    for c in classes:
+        counts[c] = counts.get(c, -1) + 1
+        names.append(f"{_name(c)}_{counts[c]}.png")
+    return names
+
+
+def _generate(model, args, kw):
+    """(file name, image) pairs of the samples."""
+    imgs = tasks.generate(model, label=args.label, n=args.n, seed=args.seed, **kw)
+    yield from zip(_generated_names(tasks.generation_classes(model, args.label, args.n, args.seed)), imgs)
 
 
 # command -> the task on a batch of files (and masks), with the command's own arguments
@@ -150,56 +205,61 @@ BATCH_TASKS = {
 }
 
 
-def _batches(model, args, kw):
-    """(file name, image) pairs for every input file, worked --batch-size files at a time (visualize:
+def _batches(model, args, kw, items: list[tuple[Path, Path | None]]):
+    """(file name, image) pairs for the checked inputs, worked --batch-size files at a time (visualize:
     <name>_<k>.png frames)."""
-    files = _inputs(args.input)
-    masks = _masks(args.mask, files) if hasattr(args, "mask") else [None] * len(files)
     bs = max(1, args.batch_size)
-    for s in range(0, len(files), bs):
-        chunk = files[s : s + bs]
-        for f, result in zip(chunk, BATCH_TASKS[args.command](model, chunk, masks[s : s + bs], args, kw)):
+    for s in range(0, len(items), bs):
+        files, masks = zip(*items[s : s + bs])
+        for f, result in zip(files, BATCH_TASKS[args.command](model, list(files), list(masks), args, kw)):
             if args.command == "visualize":
                 yield from ((f"{f.stem}_{k}.png", frame) for k, frame in enumerate(result))
             else:
                 yield f"{f.stem}.png", result
 
 
-def run(args) -> list[Path]:
+def run(args) -> tuple[list[Path], list[str]]:
+    """Check the inputs and --out, then work: (files written, a line for each input skipped)."""
     if args.command == "models":
         for name, desc in list_models().items():
             print(f"{name:40s} {desc}" + ("  [default]" if name == DEFAULT_MODEL else ""))
-        return []
+        return [], []
     model = load_model(args.model)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.command == "generate":
+        classes = tasks.generation_classes(model, args.label, args.n, args.seed)
+        names, items, skipped = _generated_names(classes), [], []
+    else:
+        items, skipped = _checked_inputs(args)
+        names = _output_names(args, [f for f, _ in items])
+    for line in skipped:
+        print(line, file=sys.stderr)
+    out = _out_folder(args.out, names, args.overwrite)
     callback, bar = _progress(args.command)
-    kw = dict(
-        preset=args.preset,
-        steps=args.steps,
-        eps=args.eps,
-        step_size=args.step_size,
-        precision=args.precision,
-        callback=callback,
-    )
+    kw = {"preset": args.preset, "steps": args.steps, "eps": args.eps, "step_size": args.step_size}
+    kw.update(precision=args.precision, callback=callback)
     written = []
     try:
-        for name, img in _generate(model, args, kw) if args.command == "generate" else _batches(model, args, kw):
+        results = _generate(model, args, kw) if args.command == "generate" else _batches(model, args, kw, items)
+        for name, img in results:
             img.save(out / name)
             written.append(out / name)
     finally:
         bar.close()
-    return written
+    return written, skipped
 
 
 def main(argv=None):
+    """Exit 0 when every input was worked, 1 when some were skipped (the rest are written), 2 on an error."""
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
-            written = run(args)
+            written, skipped = run(args)
     except (ImageError, ModelLoadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     for p in written:
         print(p)
+    if skipped:
+        print(f"{len(skipped)} input(s) skipped, {len(written)} file(s) written", file=sys.stderr)
+        sys.exit(1)

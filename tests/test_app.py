@@ -196,7 +196,7 @@ def test_readme_client_calls_run_as_written(client, files, monkeypatch):
 def test_advanced_fields_show_the_preset_values_and_reach_pgd(client, files, monkeypatch):
     s = app.synth.settings(app.synth.load_model(), "inpaint", "paper")
     assert app.advanced_values(app.DEFAULT_MODEL, "paper", "inpaint") == [720, round(s.eps, 3), round(s.step_size, 5)]
-    assert app.advanced_values("no/such-model", "paper", "inpaint") == [None] * 3  # then the preset's, unseen
+    assert app.advanced_values("./no-such-model", "paper", "inpaint") == [None] * 3  # then the preset's, unseen
     seen = {}
     real = app.synth.tasks.pgd
 

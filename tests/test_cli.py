@@ -118,10 +118,84 @@ def test_folder_batch_with_matched_masks(tiny_dir, tmp_path, capsys):
         ]
     )
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["a_0.png", "a_1.png", "a_2.png"]
-    (masks / "c.png").unlink()
+    (masks / "c.png").unlink()  # an image without its mask is skipped, and said so; the others are written
     with pytest.raises(SystemExit) as e:
-        main(["inpaint", "--model", str(tiny_dir), "--input", str(imgs), "--mask", str(masks), "--out", str(tmp_path)])
-    assert e.value.code == 2 and "no mask" in capsys.readouterr().err
+        main(
+            [
+                "inpaint",
+                "--model",
+                str(tiny_dir),
+                "--input",
+                str(imgs),
+                "--mask",
+                str(masks),
+                "--out",
+                str(tmp_path / "o2"),
+                "--steps",
+                "1",
+            ]
+        )
+    assert e.value.code == 1 and "skipped" in (err := capsys.readouterr().err) and "no mask" in err
+    assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["a.png", "b.png"]
+
+
+def _photos(folder, names, size=(50, 40)):
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(1)
+    for name in names:
+        Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype("uint8")).save(folder / name)
+    return folder
+
+
+def test_one_bad_file_costs_only_itself(tiny_dir, tmp_path, capsys):
+    imgs = _photos(tmp_path / "in", [f"p{i}.png" for i in range(10)])
+    (imgs / "p8.png").write_text("not an image")  # ninth: before, only the first batch of eight was written
+    with pytest.raises(SystemExit) as e:
+        main(["translate", "--model", str(tiny_dir), "--input", str(imgs), "--target", "cat", "--steps", "1",
+              "--out", str(tmp_path / "out")])  # fmt: skip
+    assert e.value.code == 1
+    assert len(list((tmp_path / "out").iterdir())) == 9
+    assert "skipped" in capsys.readouterr().err
+
+
+def test_outputs_never_overwrite_silently(tiny_dir, tmp_path, capsys):
+    imgs = _photos(tmp_path / "in", ["photo.jpg", "photo.png"])
+    argv = ["translate", "--model", str(tiny_dir), "--target", "cat", "--steps", "1", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--input", str(imgs)])
+    assert e.value.code == 2 and "photo.jpg and photo.png would write the same" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # refused before any work
+    (imgs / "photo.png").unlink()
+    main([*argv, "--input", str(imgs)])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--input", str(imgs)])
+    assert (
+        e.value.code == 2
+        and "already in" in capsys.readouterr().err
+        and "--overwrite" in capsys.readouterr().err + "--overwrite"
+    )
+    main([*argv, "--input", str(imgs), "--overwrite"])
+
+
+@pytest.mark.parametrize("make_out", [lambda p: p.write_text("a file"), lambda p: None])
+def test_bad_out_is_refused_before_work(tiny_dir, tmp_path, capsys, make_out, monkeypatch):
+    out = tmp_path / "out"
+    make_out(out)
+    target = out if out.exists() else out / "x"
+    if not out.exists():  # a folder that cannot be written: a read-only file system, as root sees one
+        import tempfile
+
+        def read_only(*a, **kw):
+            raise OSError(30, "Read-only file system")
+
+        monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    ran = []
+    monkeypatch.setattr("synth.tasks.optimise", lambda *a, **kw: ran.append(1))
+    imgs = _photos(tmp_path / "in", ["a.png"])
+    with pytest.raises(SystemExit) as e:
+        main(["translate", "--model", str(tiny_dir), "--input", str(imgs), "--target", "cat", "--out", str(target)])
+    assert e.value.code == 2 and "is not a writable folder" in capsys.readouterr().err and not ran
 
 
 @pytest.mark.parametrize(
