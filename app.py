@@ -25,8 +25,8 @@ from PIL import Image
 
 import synth
 import synth.evaluate
-import synth.photos
 import synth.starts
+import synth.tiles
 from synth.images import APP_MAX_OUTPUT_PIXELS, APP_MAX_SIDE, APP_MAX_WORK, GPU_WORK_FACTOR, to_pil
 from synth.models import DEFAULT_MODEL, MODELS
 
@@ -40,7 +40,8 @@ except ImportError:
         return fn
 
 
-EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLES = Path(__file__).parent / "examples"  # CIFAR-10 images and our drawings: run on the embedded model
+HUB_MODEL = "imagenet-resnet50-l2-eps3"  # the Space's model when it can be had (README: preload_from_hub)
 ADVANCED = ("steps", "eps", "step_size")  # overrides of the preset's synth.Settings, by the same names
 
 
@@ -138,7 +139,7 @@ def editor_parts(value, uploaded_mask=None):
 
 def get_model(name: str):
     try:
-        model = synth.load_model(name or DEFAULT_MODEL)
+        model = synth.load_model(name or START_MODEL)
     except synth.ModelLoadError as e:
         raise gr.Error(f"{e}", duration=None) from None
     return model.cuda() if torch.cuda.is_available() else model
@@ -152,10 +153,10 @@ def class_names(model_name) -> list[str]:
 
 
 def class_dropdown(label, blank_ok, value=None):
-    names = class_names(DEFAULT_MODEL)
+    names = class_names(START_MODEL)
     return gr.Dropdown(
         ([""] if blank_ok else []) + names,
-        value=value if value is not None else ("" if blank_ok else names[0]),
+        value=value if value in names else ("" if blank_ok else names[0]),
         label=label,
         filterable=True,
         allow_custom_value=True,
@@ -188,6 +189,7 @@ class Tab:
     classes: dict = field(default_factory=dict)  # class-picker inputs: {name: blank allowed}
     examples: list = field(default_factory=list)  # [{input name: value}], run with the fast preset
     extra: Callable | None = None  # (model dropdown, inputs, outputs): wires the tab's own further events
+    slider: bool = False  # a before/after ImageSlider of the photo (job.context["before"]) and the result
 
 
 def check(fn, value):
@@ -247,7 +249,7 @@ def prepare_photo_to_class(model, image, target):
         raise gr.Error("upload a photo first")
     if not target:
         raise gr.Error("pick a target class")
-    return Job((photo,), dict(target=target), dict(size=photo.size))
+    return Job((photo,), dict(target=target), dict(size=photo.size, before=photo))
 
 
 # generate: its inputs, outputs and how they become a call
@@ -291,7 +293,8 @@ def inpaint_outputs():
 def prepare_inpaint(model, editor, uploaded_mask, label):
     photo, mask = editor_parts(editor, uploaded_mask)
     masked = np.where(np.asarray(mask)[..., None] > 0, 128, np.asarray(photo)).astype(np.uint8)
-    return Job((photo, mask), dict(label=label or None), dict(size=photo.size, masked=Image.fromarray(masked)))
+    context = dict(size=photo.size, masked=Image.fromarray(masked), before=photo)
+    return Job((photo, mask), dict(label=label or None), context)
 
 
 # super-resolve: its inputs, outputs and how they become a call
@@ -330,9 +333,8 @@ def prepare_super_resolve(model, image, factor, start, original):
         )
     bicubic = small.resize((small.width * factor, small.height * factor), Image.Resampling.BICUBIC)
     kwargs = dict(factor=factor, start=None if start in (None, "preset") else start)
-    grid = synth.photos.tile_grid(bicubic.height, bicubic.width, model.input_size)
-    tiles = 1 if grid is None else grid[0] * grid[1]
-    return Job((small,), kwargs, dict(bicubic=bicubic, original=as_rgb(original)), images=tiles)
+    tiles = synth.tiles.tile_count(bicubic.height, bicubic.width, model.input_size)
+    return Job((small,), kwargs, dict(bicubic=bicubic, original=as_rgb(original), before=bicubic), images=tiles)
 
 
 def show_super_resolve(job, out, std):
@@ -393,7 +395,7 @@ def prepare_paint(model, editor, uploaded_mask, feature_k):
         feature = int(feature_k)
     except (TypeError, ValueError):
         raise gr.Error(f"feature must be an integer index, got {feature_k!r}") from None
-    return Job((photo, mask), dict(feature=feature))
+    return Job((photo, mask), dict(feature=feature), dict(before=photo))
 
 
 def do_suggest(model_name, editor, uploaded_mask):
@@ -467,6 +469,7 @@ TABS = [
         lambda job, out, std: (job.context["masked"], out, std),
         preview=first_resized,
         classes={"label": True},
+        slider=True,
     ),
     Tab(
         "Translate",
@@ -481,6 +484,7 @@ TABS = [
         preview=first_resized,
         classes={"target": False},
         examples=[dict(image="cat.png", target="dog"), dict(image="horse.png", target="deer")],
+        slider=True,
     ),
     Tab(
         "Super-resolve",
@@ -494,6 +498,7 @@ TABS = [
         prepare_super_resolve,
         show_super_resolve,
         examples=[dict(image="ship_8px.png", factor=4, start="bicubic", original="ship.png")],
+        slider=True,
     ),
     Tab(
         "Sketch -> image",
@@ -523,6 +528,7 @@ TABS = [
         prepare_paint,
         both,
         extra=add_feature_suggestions,
+        slider=True,
     ),
     Tab(
         "Visualize a class",
@@ -606,9 +612,11 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
             if kind == "done":
                 results.append(value)
             elif value.i % 5 == 0 or value.i == value.steps:
-                yield tab.show(job, tab.preview(job, value.x), None) if tab.preview and m is model else None
+                preview = tab.preview and m is model and tab.show(job, tab.preview(job, value.x), None)
+                yield (*preview, gr.skip()) if preview and tab.slider else preview or None
     if len(results) == len(models):  # (fewer: stopped)
-        yield tab.show(job, results[0], results[1] if twin else None)
+        shown = tab.show(job, results[0], results[1] if twin else None)
+        yield (*shown, (job.context["before"], results[0])) if tab.slider else shown
 
 
 def check_work(tab: Tab, model, job: Job, options: dict, n_models: int):
@@ -646,13 +654,21 @@ def twin_of(model):
         return None
 
 
-SHARED = ("model_name",)
-CONTROLS = ("preset", "compare", *ADVANCED)
+CONTROL_DOCS = {  # the inputs every tab shares, in the API's order around the tab's own
+    "model_name": "the classifier, a name from `python -m synth models` (embedded CIFAR-10 models work offline)",
+    "preset": "ours (default: measured improvements), paper (the authors' method) or fast (fewer steps)",
+    "compare": "also run the standard (non-robust) twin of the model, for comparison",
+    "steps": "PGD steps (empty: the preset's)",
+    "eps": "L2 radius of the change, in [0,1]-pixel units (empty: the preset's)",
+    "step_size": "PGD step length (empty: the preset's)",
+}
 
 
-def handler(tab: Tab, names: list[str], n_outputs: int):
-    """`run` for `tab`, with a signature naming its inputs (Gradio's API page and gradio_client use the names;
-    every input has a default, so API calls may leave any out)."""
+def handler(tab: Tab, describe: dict[str, str], n_outputs: int):
+    """`run` for `tab`, with a signature naming its inputs (`describe`: name -> what it is, in that order; Gradio's
+    API page, gradio_client and the MCP tool use the names and descriptions; every input has a default, so a call
+    may leave any out)."""
+    names = list(describe)
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for n in names]
     progress = inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())
     signature = inspect.Signature([*params, progress])
@@ -665,7 +681,7 @@ def handler(tab: Tab, names: list[str], n_outputs: int):
 
     fn.__signature__ = signature
     fn.__name__ = fn.__qualname__ = tab.api_name
-    fn.__doc__ = tab.doc
+    fn.__doc__ = tab.doc + "\n\nArgs:\n" + "".join(f"    {n}: {d}\n" for n, d in describe.items())
     return fn
 
 
@@ -700,8 +716,10 @@ def build_tab(tab: Tab, model, preset, compare):
     with gr.Row():
         go, stop = gr.Button(tab.title, variant="primary", scale=4), gr.Button("Stop", scale=1)
     outputs = tab.outputs()
-    names = [*SHARED, *inputs, *CONTROLS]
-    fn = handler(tab, names, len(outputs))
+    if tab.slider:
+        outputs.append(gr.ImageSlider(label="Before / after (robust model)", type="pil", format="png"))
+    described = {k: ", ".join(filter(None, [c.label, getattr(c, "info", None)])) for k, c in inputs.items()}
+    fn = handler(tab, {"model_name": CONTROL_DOCS["model_name"], **described, **CONTROL_DOCS}, len(outputs))
     event = go.click(
         fn, [model, *inputs.values(), preset, compare, *advanced], outputs, api_name=tab.api_name, concurrency_id="pgd"
     )
@@ -714,7 +732,10 @@ def build_tab(tab: Tab, model, preset, compare):
             ],
             [inputs[k] for k in tab.examples[0]],
             outputs,
-            fn=lambda *values: (yield from fn(**dict(zip(tab.examples[0], values)), preset="fast")),
+            fn=lambda *values: (
+                yield from fn(**dict(zip(tab.examples[0], values)), model_name=DEFAULT_MODEL, preset="fast")
+            ),
+            label="Examples (the embedded CIFAR-10 model, fast preset)",
             cache_examples=True,
             cache_mode="lazy",  # run on the first click, then served from the cache
         )
@@ -735,7 +756,7 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             model = gr.Dropdown(
                 list(MODELS),
-                value=DEFAULT_MODEL,
+                value=START_MODEL,
                 label="Model",
                 info="embedded CIFAR-10 models work offline; ImageNet models download from the Hub",
             )
@@ -777,6 +798,14 @@ def follow_model(demo, model, preset, pickers: dict, advanced: dict):
         trigger(refresh_settings, [model, preset], fields, api_visibility="private")
 
 
+def startup_model() -> str:
+    """The Model dropdown's first value (and the API's default): the ImageNet ResNet-50 when its file is in the Hub
+    cache (a Space's preload_from_hub puts it there) or the Hub answers; else the embedded model. Decided once, at
+    start-up; with HF_HUB_OFFLINE=1 only the cache is looked at."""
+    return HUB_MODEL if synth.models.available(HUB_MODEL) else DEFAULT_MODEL
+
+
+START_MODEL = startup_model()
 demo = build_demo()
 
 
@@ -786,7 +815,7 @@ def main(argv=None):
     ap.add_argument("--host", default=None, help="server name (0.0.0.0 to listen on all interfaces)")
     ap.add_argument("--port", type=int, default=None)
     args = ap.parse_args(argv)
-    demo.launch(share=args.share, server_name=args.host, server_port=args.port, max_file_size="25mb")
+    demo.launch(share=args.share, server_name=args.host, server_port=args.port, max_file_size="25mb", mcp_server=True)
 
 
 if __name__ == "__main__":

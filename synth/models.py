@@ -20,7 +20,14 @@ import warnings
 from pathlib import Path
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub import (
+    PyTorchModelHubMixin,
+    constants,
+    get_hf_file_metadata,
+    hf_hub_download,
+    hf_hub_url,
+    try_to_load_from_cache,
+)
 from huggingface_hub.errors import (
     EntryNotFoundError,
     LocalEntryNotFoundError,
@@ -541,6 +548,25 @@ def load_model(spec: str | os.PathLike | None = None) -> RobustModel:
     """Load a model from a name in MODELS, a Hub REPO_ID[:FILENAME], or a local folder/file (cached in-process)."""
     spec = str(spec) if spec else DEFAULT_MODEL
     return _load_cached(spec)
+
+
+def available(name: str, timeout: float = 3.0) -> bool:
+    """Whether the Hub model `name` (a key of MODELS) loads without waiting long: its file is in the Hub cache, or
+    the Hub answers within `timeout` seconds. Offline (HF_HUB_OFFLINE) only the cache is looked at."""
+    source = MODELS[name][0]
+    if source.startswith("local:"):
+        return True
+    repo, _, rest = source.partition(":")
+    filename, _, revision = rest.partition("@")
+    if isinstance(try_to_load_from_cache(repo, filename, revision=revision or None), str):
+        return True
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return False
+    try:
+        get_hf_file_metadata(hf_hub_url(repo, filename, revision=revision or None), timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 - unreachable, refused, unknown: not available now
+        return False
 
 
 def standard_twin(model: RobustModel) -> str | None:

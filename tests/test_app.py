@@ -1,5 +1,7 @@
 """The Gradio app in-process: every endpoint through gradio_client on the embedded model, plus errors."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,7 +16,7 @@ FAST = dict(preset="fast", compare=False, steps=2, eps=None, step_size=None)
 
 @pytest.fixture(scope="module")
 def client():
-    app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, mcp_server=True)
     try:
         yield Client(app.demo.local_url, verbose=False)
     finally:
@@ -50,7 +52,7 @@ def test_generate(client):
 
 def test_inpaint_with_uploaded_mask(client, files):
     # keyword form, as in the README
-    masked, out, std = client.predict(
+    masked, out, std, before_after = client.predict(
         editor=editor(files / "photo.png"),
         uploaded_mask=handle_file(str(files / "mask.png")),
         steps=2,
@@ -58,10 +60,15 @@ def test_inpaint_with_uploaded_mask(client, files):
     )
     assert Image.open(out).size == (48, 40) and out.endswith(".png")
     assert Image.open(masked).size == (48, 40)
+    before, after = before_after  # the ImageSlider: the photo, then the result
+    assert np.array_equal(np.asarray(Image.open(before).convert("RGB")), np.asarray(Image.open(files / "photo.png")))
+    assert np.array_equal(np.asarray(Image.open(after)), np.asarray(Image.open(out)))
 
 
 def test_translate_sketch_visualize_superres_paint(client, files):
-    out, _ = client.predict(image=handle_file(str(files / "photo.png")), target="dog", steps=2, api_name="/translate")
+    out, _, before_after = client.predict(
+        image=handle_file(str(files / "photo.png")), target="dog", steps=2, api_name="/translate"
+    )
     assert Image.open(out).size == (48, 40)
     out, _ = client.predict(
         "cifar10-resnet20-l2-eps0.5",
@@ -80,7 +87,7 @@ def test_translate_sketch_visualize_superres_paint(client, files):
         api_name="/visualize",
     )
     assert len(frames) == 5
-    bic, out, report, _ = client.predict(
+    bic, out, report, _, _ = client.predict(
         "cifar10-resnet20-l2-eps0.5",
         handle_file(str(files / "small.png")),
         4,
@@ -90,7 +97,7 @@ def test_translate_sketch_visualize_superres_paint(client, files):
         api_name="/super_resolve",
     )
     assert Image.open(out).size == (32, 32) and Image.open(bic).size == (32, 32) and "PSNR" in report
-    out, _ = client.predict(
+    out, _, _ = client.predict(
         "cifar10-resnet20-l2-eps0.5",
         editor(files / "photo.png"),
         handle_file(str(files / "mask.png")),
@@ -241,7 +248,7 @@ def bad_files(files):
         (  # 120 tiles of 32x32 x 2000 steps: over the bound
             "/super_resolve",
             lambda f: dict(image=handle_file(str(f / "photo.png")), factor=8, steps=2000),
-            "246 M pixel-steps of PGD",
+            r"M pixel-steps of PGD \(208 image\(s\)",
         ),
     ],
 )
@@ -259,7 +266,7 @@ def test_nan_numbers_get_messages(kwargs):
 
 
 def test_transparent_mask_upload(client, bad_files):
-    masked, out, _ = client.predict(
+    masked, out, _, _ = client.predict(
         editor=editor(bad_files / "photo.png"),
         uploaded_mask=handle_file(str(bad_files / "alpha_mask.png")),
         steps=2,
@@ -291,3 +298,47 @@ def test_stop_stops_the_work(client, files):
 
 def test_upload_cache_is_cleaned():
     assert app.demo.delete_cache == (600, 3600)
+
+
+def test_mcp_lists_the_seven_tasks(client):
+    import httpx
+
+    tools = {t["name"]: t for t in httpx.get(app.demo.local_url + "gradio_api/mcp/schema", timeout=30).json()}
+    tasks = {"generate", "inpaint", "translate", "super_resolve", "sketch", "paint", "visualize"}
+    assert tasks <= set(tools)
+    inpaint = tools["inpaint"]
+    assert "Upload a photo and paint over the region" in inpaint["description"]
+    props = inpaint["inputSchema"]["properties"]
+    assert {"editor", "uploaded_mask", "label", "eps"} <= set(props)
+    assert "L2 radius" in props["eps"]["description"] and "Class" in props["label"]["description"]
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_start_model_follows_the_hub_cache(tmp_path, cached):
+    """Offline, the app opens on the ImageNet ResNet-50 when the Hub cache has it (a Space's preload_from_hub), else
+    on the embedded model: the Model dropdown's first value and the API's default."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+    from hub_cache import put
+    from torchvision.models import resnet50
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    if cached:  # a random ResNet-50 in the madrylab layout, as preload_from_hub would leave the real one
+        f = tmp_path / "resnet50_l2_eps3.ckpt"
+        torch.save({"model": {"module.model." + k: v for k, v in resnet50().state_dict().items()}}, f)
+        put(cache, "madrylab/robust-imagenet-models", {"resnet50_l2_eps3.ckpt": f})
+    code = (
+        "import app; p = app.demo.get_api_info()['named_endpoints']['/translate']['parameters']\n"
+        "print(p[0]['parameter_default'], '|', p[2]['parameter_default'])"
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(cache), HF_HOME=str(tmp_path / "home"))
+    root = str(Path(__file__).resolve().parents[1])
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    model, target = r.stdout.strip().splitlines()[-1].split(" | ")
+    assert model == ("imagenet-resnet50-l2-eps3" if cached else "cifar10-resnet20-l2-eps0.5")
+    assert (target in ("tench", "tench, Tinca tinca")) if cached else target == "dog"  # class pickers follow
