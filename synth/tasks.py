@@ -18,10 +18,11 @@ from .images import MAX_OUTPUT_PIXELS, load_image, load_mask, resize, resize_mas
 from .objectives import class_loss, masked_fidelity
 from .objectives import feature as feature_objective
 from .pgd import keep_outside, pgd, uses_bf16
-from .photos import as_list, load_batch, load_masked_batch, one_or_many, paste_inside, paste_residual, tile, untile
+from .photos import Crops, as_list, load_batch, one_or_many, paste_residual
 from .presets import Settings, recipe, settings, whole_number
 from .seeds import seeds_for
 from .starts import consistent_with, mean_fill, smooth_fill, upsample
+from .tiles import blend, cut, tile_boxes
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -43,9 +44,14 @@ def _class_indices(model, label, n: int) -> torch.Tensor:
     return torch.tensor([model.class_index(lab) for lab in labels])
 
 
-def _labels(model, label, x: torch.Tensor) -> torch.Tensor:
-    """Class indices for the batch x: `label`, or the model's prediction when it is None."""
-    return predict(model, x) if label is None else _class_indices(model, label, len(x))
+def _labels(model, label, x: torch.Tensor, photo_of: torch.Tensor | None = None) -> torch.Tensor:
+    """Class indices for the batch x: `label`, or the model's prediction when it is None. `photo_of`: each row's
+    photo, when a photo gives several rows (crops), so that a label per photo holds for all its rows."""
+    if label is None:
+        return predict(model, x)
+    if photo_of is None:
+        return _class_indices(model, label, len(x))
+    return _class_indices(model, label, int(photo_of.max()) + 1)[photo_of]
 
 
 @torch.no_grad()
@@ -142,13 +148,15 @@ def inpaint(
 
     ours: a smooth fill of the hole (`fill='smooth'`), then the class loss with every pixel outside the mask held
     fixed (`hard=True`). paper: a mean fill, then class loss + weight * change outside the mask. Either way the
-    pixels outside the mask are returned unchanged, at the original size."""
+    pixels outside the mask are returned unchanged, at the original size. In a large photo each region of the mask
+    is worked on a square crop around it (`synth.photos.Crops`); all crops of all photos are one batch."""
     images, batched = as_list(image)
-    originals, x, full_masks, m = load_masked_batch(images, as_list(mask)[0], model.input_size)
+    crops = Crops(images, as_list(mask)[0], model.input_size)
+    x, m = crops.batch, crops.batch_masks
     r = recipe("inpaint", preset, fill=fill, hard=hard)
     s = settings(model, "inpaint", preset, **overrides)
     x0 = smooth_fill(x, m) if r["fill"] == "smooth" else mean_fill(x, m)
-    objective = class_loss(_labels(model, label, x0), fake_relu=True)
+    objective = class_loss(_labels(model, label, x0, crops.photo_of), fake_relu=True)
     dev = _device(model)
     ref, m_dev = x0.to(dev), m.to(dev)
     constraints = []
@@ -157,7 +165,7 @@ def inpaint(
     else:
         objective = objective + weight * masked_fidelity(ref, m_dev)
     result = optimise(model, objective, x0, s, constraints=constraints, precision=precision, callback=callback)
-    return one_or_many(paste_inside(originals, full_masks, result), batched)
+    return one_or_many(crops.paste_inside(result), batched)
 
 
 def _toward_class(model, task: str, image, label, preset, precision, callback, overrides):
@@ -260,25 +268,18 @@ def super_resolve(
 def _super_resolve_same_size(model, smalls, factor, label, r, s, precision, callback) -> list[torch.Tensor]:
     small = torch.cat(smalls)
     up = upsample(small, factor, r["start"])
-    size = up.shape[-2:]
-    tiled = [tile(u[None], model.input_size) for u in up]
-    tiles, grid = torch.cat([t for t, _ in tiled]), tiled[0][1]
-    whole = grid is None and model.input_size == size[0] == size[1]  # the model sees the whole image at its size
+    size, side = up.shape[-2:], model.input_size
+    fits = size[0] == size[1] <= side  # resized to the model's input: one tile, no seams to hide
+    boxes = None if fits else tile_boxes(*size, side)
+    x = resize(up, side) if fits else cut(up, boxes, side)  # all tiles of all images: one batch
+    whole = fits and size[0] == side  # the model sees the whole image at its own size
     constraints = [consistent_with(small.to(_device(model)), factor)] if r["consistent"] and whole else []
-    result = optimise(
-        model,
-        class_loss(_labels(model, label, tiles)),
-        tiles,
-        s,
-        constraints=constraints,
-        precision=precision,
-        callback=callback,
-    )
-    per = len(tiles) // len(smalls)
-    outs = [untile(result[k * per : (k + 1) * per], grid, size) for k in range(len(smalls))]
+    objective = class_loss(_labels(model, label, x))  # per tile: the model's prediction unless a label is given
+    result = optimise(model, objective, x, s, constraints=constraints, precision=precision, callback=callback)
+    out = resize(result, size) if fits else blend(result, boxes, size)
     if r["consistent"] and not whole:  # tiled or resized: project the whole image once, at the end
-        outs = [consistent_with(sm, factor)(out) for sm, out in zip(smalls, outs)]
-    return outs
+        out = consistent_with(small, factor)(out)
+    return list(out.split(1))
 
 
 def paint_features(
@@ -298,12 +299,13 @@ def paint_features(
     feature_weight * r_k - weight * (change outside the mask); only the masked pixels of the original change."""
     k = whole_number(feature, "feature", 0, model.num_features - 1)
     images, batched = as_list(image)
-    originals, x, full_masks, m = load_masked_batch(images, as_list(mask)[0], model.input_size, allow_full=True)
+    crops = Crops(images, as_list(mask)[0], model.input_size, allow_full=True)
+    x, m = crops.batch, crops.batch_masks
     dev = _device(model)
     objective = feature_weight * feature_objective(k) - weight * masked_fidelity(x.to(dev), m.to(dev))
     s = settings(model, "paint_features", preset, **overrides)
     result = optimise(model, objective, x, s, maximize=True, precision=precision, callback=callback)
-    return one_or_many(paste_residual(originals, x, result, masks=full_masks), batched)
+    return one_or_many(crops.paste_residual(result), batched)
 
 
 def top_features(model, image, mask=None, k: int = 5) -> list[tuple[int, float]]:
