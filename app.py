@@ -25,6 +25,7 @@ from PIL import Image
 
 import synth
 import synth.evaluate
+import synth.photos
 import synth.starts
 import synth.tiles
 from synth.images import APP_MAX_OUTPUT_PIXELS, APP_MAX_SIDE, APP_MAX_WORK, GPU_WORK_FACTOR, to_pil
@@ -294,7 +295,13 @@ def prepare_inpaint(model, editor, uploaded_mask, label):
     photo, mask = editor_parts(editor, uploaded_mask)
     masked = np.where(np.asarray(mask)[..., None] > 0, 128, np.asarray(photo)).astype(np.uint8)
     context = dict(size=photo.size, masked=Image.fromarray(masked), before=photo)
-    return Job((photo, mask), dict(label=label or None), context)
+    return Job((photo, mask), dict(label=label or None), context, images=crop_count(model, mask))
+
+
+def crop_count(model, mask: Image.Image) -> int:
+    """Model-size images a masked task works on: one per crop around a region (synth.photos), or the whole photo."""
+    boxes = synth.photos.crop_boxes(np.asarray(mask) > 0, model.input_size)
+    return 1 if boxes is None else len(boxes)
 
 
 # super-resolve: its inputs, outputs and how they become a call
@@ -395,7 +402,7 @@ def prepare_paint(model, editor, uploaded_mask, feature_k):
         feature = int(feature_k)
     except (TypeError, ValueError):
         raise gr.Error(f"feature must be an integer index, got {feature_k!r}") from None
-    return Job((photo, mask), dict(feature=feature), dict(before=photo))
+    return Job((photo, mask), dict(feature=feature), dict(before=photo), images=crop_count(model, mask))
 
 
 def do_suggest(model_name, editor, uploaded_mask):
