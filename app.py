@@ -273,8 +273,11 @@ def prepare_generate(model, label, n, seed):
     label = label or None
     names = synth.tasks.generation_classes(model, label, n, seed)  # checks the label, n and seed
     n, seed = len(names), int(seed)
-    if model.seed_bank is None:
-        gr.Warning("this model ships no class seeds: starting from the generic seed (grey + coarse noise)")
+    indices = torch.tensor([model.class_index(c) for c in names])
+    bank = model.seed_bank
+    uncovered = sorted({c for c, ok in zip(names, bank.covers(indices) if bank else [False] * n) if not ok})
+    if uncovered:
+        gr.Warning(f"no class seed for {', '.join(uncovered)}: starting from the generic seed (grey + coarse noise)")
     caps = [f"{c} #{k} (seed {seed})" for k, c in enumerate(names)]
     info = f"seed **{seed}** - {n} sample(s) of {', '.join(sorted(set(names)))}"
     return Job(kwargs=dict(label=label, n=n, seed=seed), context=dict(captions=caps, info=info), images=n)

@@ -7,7 +7,7 @@ megapixels. Models: the embedded CIFAR-10 ResNet-20, and a random-weight ResNet-
 Hub path: 224 px input; speed does not depend on the weights). Defaults as the app uses them (preset 'ours', no
 standard-model comparison): inpaint one square hole of a tenth of the short side near the cat's face, paint a
 feature in the same hole, translate and visualize toward a class, sketch-to-image, super-resolution x4 (the input
-is the photo shrunk so that the *output* has the size; outputs up to 3 MP, ImageNet up to 1 MP and 256 -> 1024 px), generation
+is the photo shrunk so that the *output* has the size, up to --max-sr MP; ImageNet also 256 -> 1024 px), generation
 of one sample (size-independent). Each figure is the best of --repeats calls after one warm-up call.
 """
 
@@ -46,21 +46,22 @@ def hole(im: Image.Image) -> Image.Image:
 
 
 def calls(model, im: Image.Image, task: str):
-    """The call each tab makes by default, as a function of nothing."""
+    """The call each tab makes by default, as a function of keyword overrides (the warm-up passes steps=1)."""
     d = model.dataset
+    small = im.resize((im.width // 4, im.height // 4))
     return {
-        "generate": lambda: synth.generate(model, CLASS[d], n=1, seed=0),
-        "inpaint": lambda: synth.inpaint(model, im, hole(im)),
-        "paint": lambda: synth.paint_features(model, im, hole(im), feature=0),
-        "translate": lambda: synth.translate(model, im, target=TARGET[d]),
-        "sketch": lambda: synth.sketch_to_image(model, im, label=CLASS[d]),
-        "visualize": lambda: synth.visualize(model, im, target=TARGET[d]),
-        "super-resolve x4": lambda: synth.super_resolve(model, im.resize((im.width // 4, im.height // 4)), 4),
+        "generate": lambda **kw: synth.generate(model, CLASS[d], n=1, seed=0, **kw),
+        "inpaint": lambda **kw: synth.inpaint(model, im, hole(im), **kw),
+        "paint": lambda **kw: synth.paint_features(model, im, hole(im), feature=0, **kw),
+        "translate": lambda **kw: synth.translate(model, im, target=TARGET[d], **kw),
+        "sketch": lambda **kw: synth.sketch_to_image(model, im, label=CLASS[d], **kw),
+        "visualize": lambda **kw: synth.visualize(model, im, target=TARGET[d], **kw),
+        "super-resolve x4": lambda **kw: synth.super_resolve(model, small, 4, **kw),
     }[task]
 
 
 def best_of(run, repeats: int) -> float:
-    run()  # warm-up: packs weights, caches synthesis copies
+    run(steps=1)  # warm-up: packs weights, caches synthesis copies
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -79,6 +80,7 @@ def main():
         default=["inpaint", "paint", "super-resolve x4", "translate", "sketch", "visualize", "generate"],
     )
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--max-sr", type=float, default=0.3, help="largest super-resolution output (MP) in the table")
     args = ap.parse_args()
     models = {
         "embedded": lambda: synth.load_model(),
@@ -92,7 +94,7 @@ def main():
         for task in args.tasks:
             cells = []
             for mp in args.sizes:
-                too_big = task.startswith("super") and mp > (1 if name == "imagenet" else 3)
+                too_big = task.startswith("super") and mp > args.max_sr
                 same = task in ("generate",) and mp != args.sizes[0]
                 if too_big or same:
                     cells.append("-")
@@ -101,7 +103,7 @@ def main():
             print(f"| {name} | {task} | " + " | ".join(cells) + " |", flush=True)
         if name == "imagenet" and "super-resolve x4" in args.tasks:
             small = photo_of(1).resize((256, 256))
-            t = best_of(lambda: synth.super_resolve(model, small, 4), args.repeats)
+            t = best_of(lambda **kw: synth.super_resolve(model, small, 4, **kw), args.repeats)
             print(f"| {name} | super-resolve x4, 256x256 -> 1024x1024 | {t:.2f} |", flush=True)
 
 

@@ -4,7 +4,9 @@
 - superres.png:   x4 super-resolution of CIFAR-10 test images: input / bicubic / paper / ours / original
 - inpainting.png: original / masked / mean fill / paper / smooth fill / ours
 - tasks.png:      inpainting, super-resolution, translation, sketch and class visualization on the shipped examples
-Test images come from tests/data/cifar10_samples (committed, so this runs anywhere).
+- photos.png:     a real photo (examples/photos/chelsea.jpg, CC0) at full size: inpainting two holes, and x4
+                  super-resolution (bicubic / ours / original) - the photo path (crops per region, blended tiles)
+Test images come from tests/data/cifar10_samples (committed, so this runs anywhere). --only photos: just that one.
 """
 
 import argparse
@@ -45,15 +47,57 @@ def grid(rows, labels, header=None, cell=CELL, pad=2, left=90, top=0):
     return canvas
 
 
+def labelled(images: list, labels: list[str], pad: int = 6) -> Image.Image:
+    """Images side by side at their own size, each with a label above it."""
+    w = sum(im.width for im in images) + pad * (len(images) - 1)
+    canvas = Image.new("RGB", (w, max(im.height for im in images) + 16), "white")
+    d, x = ImageDraw.Draw(canvas), 0
+    for im, text in zip(images, labels):
+        d.text((x + 2, 2), text, fill="black")
+        canvas.paste(im.convert("RGB"), (x, 16))
+        x += im.width + pad
+    return canvas
+
+
+def photos(robust, out: Path):
+    """Inpainting and super-resolution on a real photo, at the photo's own size."""
+    cat = synth.load_image(ROOT / "examples" / "photos" / "chelsea.jpg")
+    mask = Image.new("L", cat.size, 0)
+    mask.paste(255, (145, 88, 200, 143))  # an eye
+    mask.paste(255, (60, 180, 110, 230))  # fur
+    masked = Image.composite(Image.new("RGB", cat.size, (128, 128, 128)), cat, mask)
+    small = cat.resize((cat.width // 4, cat.height // 4), Image.Resampling.BOX)
+    size = (small.width * 4, small.height * 4)
+    rows = [
+        labelled([masked, synth.inpaint(robust, cat, mask)], ["masked", "inpainted (ours)"]),
+        labelled(
+            [
+                small.resize(size, Image.Resampling.BICUBIC),
+                synth.super_resolve(robust, small, 4),
+                cat.crop((0, 0, *size)),
+            ],
+            [f"x4 from {small.width}x{small.height}: bicubic", "ours", "original"],
+        ),
+    ]
+    canvas = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + 8), "white")
+    canvas.paste(rows[0], (0, 0))
+    canvas.paste(rows[1], (0, rows[0].height + 8))
+    canvas.save(out / "photos.png")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=str(ROOT / "docs"))
     ap.add_argument("--n", type=int, default=3)
+    ap.add_argument("--only", choices=["photos"], default=None)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     robust = synth.load_model(args.model)
+    photos(robust, out)
+    if args.only:
+        return
     standard = synth.load_model(synth.standard_twin(robust))
     # the standard model has no seed bank of its own: give it the robust model's, so only the gradients differ
     standard.seed_bank = robust.seed_bank
@@ -122,7 +166,9 @@ def main():
     ]
     labels = ["inpaint", "super-res x4", "cat -> dog", "sketch: car", "cat -> frog"]
     grid(rows, labels).save(out / "tasks.png")
-    print("\n".join(str(out / f) for f in ("generate.png", "superres.png", "inpainting.png", "tasks.png")))
+    print(
+        "\n".join(str(out / f) for f in ("generate.png", "superres.png", "inpainting.png", "tasks.png", "photos.png"))
+    )
 
 
 if __name__ == "__main__":

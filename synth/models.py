@@ -45,6 +45,7 @@ MADRYLAB_REVISION = "3f04ac96136001cfe402022100728124cbe3fac5"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 SEEDS_FILE = "seeds.safetensors"
+IMAGENET_SEEDS = PRETRAINED_DIR / "imagenet-seeds" / SEEDS_FILE
 # Bounds on what a config.json may ask for (it is untrusted input, and the network is sized by it). Generous:
 # ImageNet-21k has 21,841 classes; 4096 px is far past any robust classifier.
 MAX_CLASSES = 100_000
@@ -353,12 +354,21 @@ def _read_seeds(path: str, num_classes: int, where: str):
         bank = SeedBank.from_tensors(_read_safetensors(path, where), where)
     except ValueError as e:
         raise ModelLoadError(_first_line(e)) from None
-    if bank.num_classes != num_classes or bank.mean.shape[1] != 3:
+    top = bank.num_classes if bank.classes is None else int(bank.classes[-1]) + 1
+    covers = top == num_classes if bank.classes is None else top <= num_classes  # a sparse bank may cover fewer
+    if not covers or bank.mean.shape[1] != 3:
         raise ModelLoadError(
-            f"{where} holds seeds for {bank.num_classes} classes of {bank.mean.shape[1]} channels; "
-            f"the model has {num_classes} classes of 3 channels"
+            f"{where} holds seeds for {bank.num_classes} classes (up to class {top - 1}) of {bank.mean.shape[1]} "
+            f"channels; the model has {num_classes} classes of 3 channels"
         )
     return bank
+
+
+@functools.cache
+def imagenet_seed_bank():
+    """The class seeds shipped for the Hub's ImageNet models (synth/pretrained/imagenet-seeds: 200 of the 1000
+    classes, fitted on Tiny ImageNet; the other classes start from the generic seed)."""
+    return _read_seeds(str(IMAGENET_SEEDS), 1000, str(IMAGENET_SEEDS))
 
 
 def _prepare(model: RobustModel, name: str) -> RobustModel:
@@ -541,7 +551,10 @@ def _load_uncached(spec: str) -> RobustModel:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(spec: str) -> RobustModel:
-    return _prepare(_load_uncached(spec), spec)
+    model = _load_uncached(spec)
+    if spec in MODELS and spec.startswith("imagenet-"):  # madrylab checkpoints carry no seeds: ours go with them
+        model.seed_bank = imagenet_seed_bank()
+    return _prepare(model, spec)
 
 
 def load_model(spec: str | os.PathLike | None = None) -> RobustModel:
