@@ -90,10 +90,16 @@ def _open(src) -> Image.Image:
     raise ImageError(f"expected an image (PIL image, numpy array or file path), got {type(src).__name__}")
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """EXIF rotation applied; an image without one is returned as it is (exif_transpose would copy it)."""
+    return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
+
+
 def load_image(src) -> Image.Image:
     """An RGB PIL image from a path/PIL/numpy input: EXIF rotation applied, alpha flattened onto white,
-    16-bit and float images scaled to 8 bits, palette/grayscale/CMYK converted."""
-    img = ImageOps.exif_transpose(_open(src))
+    16-bit and float images scaled to 8 bits, palette/grayscale/CMYK converted. An upright RGB PIL image is
+    returned as it is, not copied."""
+    img = _upright(_open(src))
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
         hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
@@ -104,14 +110,14 @@ def load_image(src) -> Image.Image:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")  # (convert copies even an RGB image)
 
 
 def load_mask(src, size: tuple[int, int], fit: bool = False) -> torch.Tensor:
     """A binary (1,1,H,W) float mask: white/non-zero pixels (or, for images with transparency, painted
     pixels with alpha > 0) are 1. `size` is the (width, height) of the image it belongs to; a mask of another
     size is an error, or, with fit=True (the app, which may downscale a photo), resized to it."""
-    img = ImageOps.exif_transpose(_open(src))
+    img = _upright(_open(src))
     if img.size != tuple(size) and not fit:
         raise ImageError(
             f"mask is {img.width}x{img.height} but the image is {size[0]}x{size[1]}; a mask must have the image's size"
