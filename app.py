@@ -43,7 +43,6 @@ except ImportError:
 
 EXAMPLES = Path(__file__).parent / "examples"  # CIFAR-10 images and our drawings: run on the embedded model
 HUB_MODEL = "imagenet-resnet50-l2-eps3"  # the Space's model when it can be had (README: preload_from_hub)
-ADVANCED = ("steps", "eps", "step_size")  # overrides of the preset's synth.Settings, by the same names
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -554,7 +553,6 @@ TABS = [
         examples=[dict(image="cat.png", target="frog"), dict(image="ship.png", target="airplane")],
     ),
 ]
-TASK_NAMES = {tab.api_name: tab.task.__name__ for tab in TABS}  # API name -> synth.presets task name
 
 
 # --------------------------------------------------------------------------------------------- the runner
@@ -632,7 +630,7 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
 def check_work(tab: Tab, model, job: Job, options: dict, n_models: int):
     """Refuse a request whose PGD work (model-input pixels x steps x models) is over the app's bound, before it runs;
     the settings are checked on the way."""
-    s = check(lambda o: synth.settings(model, TASK_NAMES[tab.api_name], factor=job.kwargs.get("factor"), **o), options)
+    s = check(lambda o: synth.settings(model, tab.task.__name__, factor=job.kwargs.get("factor"), **o), options)
     work = job.images * model.input_size**2 * s.steps * n_models
     limit = APP_MAX_WORK * (GPU_WORK_FACTOR if torch.cuda.is_available() else 1)
     if work > limit:
@@ -781,7 +779,7 @@ def build_demo() -> gr.Blocks:
         pickers, advanced = {}, {}
         for tab in TABS:
             with gr.Tab(tab.title):
-                tab_pickers, advanced[tab.api_name] = build_tab(tab, model, preset, compare)
+                tab_pickers, advanced[tab.task.__name__] = build_tab(tab, model, preset, compare)
                 pickers.update(tab_pickers)
         follow_model(demo, model, preset, pickers, advanced)
     # all PGD events share one queue (concurrency_id "pgd"): one job at a time on a 2-vCPU box, a bounded line
@@ -790,7 +788,8 @@ def build_demo() -> gr.Blocks:
 
 
 def follow_model(demo, model, preset, pickers: dict, advanced: dict):
-    """Class pickers follow the model; every tab's Advanced fields show what the model and preset will use."""
+    """Class pickers follow the model; every tab's Advanced fields (`advanced`: task name -> fields) show what the
+    model and preset will use."""
 
     def refresh_classes(model_name):
         names = class_names(model_name)
@@ -800,7 +799,11 @@ def follow_model(demo, model, preset, pickers: dict, advanced: dict):
         ]
 
     def refresh_settings(model_name, preset_name):
-        return [v for api_name in advanced for v in advanced_values(model_name, preset_name, TASK_NAMES[api_name])]
+        try:  # once, not once per tab: a failed load (a Hub model offline) is not cached and may wait on the network
+            synth.load_model(model_name)
+        except synth.ModelLoadError:
+            return [None] * sum(len(fs) for fs in advanced.values())
+        return [v for task in advanced for v in advanced_values(model_name, preset_name, task)]
 
     fields = [f for fs in advanced.values() for f in fs]
     model.change(refresh_classes, model, list(pickers), api_visibility="private")

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import warnings
 from pathlib import Path
 
 import torch
@@ -589,11 +588,3 @@ def standard_twin(model: RobustModel) -> str | None:
 
 def list_models() -> dict[str, str]:
     return {k: v[1] for k, v in MODELS.items()}
-
-
-def warn_no_seeds(model: RobustModel) -> None:
-    warnings.warn(
-        f"model {model.name!r} ships no seed bank: using the generic seed "
-        "(smooth Gaussian noise around grey, see synth.seeds.generic_seed)",
-        stacklevel=3,
-    )

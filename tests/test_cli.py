@@ -64,15 +64,10 @@ def test_folder_batch_with_matched_masks(tiny_dir, tmp_path, capsys):
         m = Image.new("L", (50, 40))
         m.paste(255, (10, 10, 30, 25))
         m.save(masks / f"{name}.png")
+    inpaint = ["inpaint", "--model", str(tiny_dir), "--input", str(imgs), "--mask", str(masks)]
     main(
         [
-            "inpaint",
-            "--model",
-            str(tiny_dir),
-            "--input",
-            str(imgs),
-            "--mask",
-            str(masks),
+            *inpaint,
             "--steps",
             "2",
             "--batch-size",
@@ -122,13 +117,7 @@ def test_folder_batch_with_matched_masks(tiny_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(
             [
-                "inpaint",
-                "--model",
-                str(tiny_dir),
-                "--input",
-                str(imgs),
-                "--mask",
-                str(masks),
+                *inpaint,
                 "--out",
                 str(tmp_path / "o2"),
                 "--steps",
