@@ -41,7 +41,8 @@ except ImportError:
         return fn
 
 
-EXAMPLES = Path(__file__).parent / "examples"  # CIFAR-10 images and our drawings: run on the embedded model
+EXAMPLES = Path(__file__).parent / "examples"  # CIFAR-10 images and our drawings: run on the CIFAR-10 model
+EXAMPLES_MODEL = "cifar10-resnet20-l2-eps0.5"
 HUB_MODEL = "imagenet-resnet50-l2-eps3"  # the Space's model when it can be had (README: preload_from_hub)
 
 
@@ -484,8 +485,9 @@ TABS = [
         "Translate",
         synth.translate,
         "translate",
-        "Push a photo toward another class or domain (e.g. horse -> zebra with a 2-domain model, cat -> dog with "
-        "CIFAR-10) inside a large L2 ball.",
+        "Push a photo toward another class or domain inside a large L2 ball: pick the model "
+        "`horse2zebra-resnet18-half-l2-eps1.5` and the target `zebra` (or `horse`) for the paper's horse <-> zebra, "
+        "or any class of an ImageNet or CIFAR-10 model. The change is pasted onto the photo at its own size.",
         lambda: photo_and_class("Photo", "Target class / domain", "dog"),
         row_of_pair,
         prepare_photo_to_class,
@@ -663,7 +665,7 @@ def twin_of(model):
 
 
 CONTROL_DOCS = {  # the inputs every tab shares, in the API's order around the tab's own
-    "model_name": "the classifier, a name from `python -m synth models` (embedded CIFAR-10 models work offline)",
+    "model_name": "the classifier, a name from `python -m synth models` (the embedded models work offline)",
     "preset": "ours (default: measured improvements), paper (the authors' method) or fast (fewer steps)",
     "compare": "also run the standard (non-robust) twin of the model, for comparison",
     "steps": "PGD steps (empty: the preset's)",
@@ -741,7 +743,7 @@ def build_tab(tab: Tab, model, preset, compare):
             [inputs[k] for k in tab.examples[0]],
             outputs,
             fn=lambda *values: (
-                yield from fn(**dict(zip(tab.examples[0], values)), model_name=DEFAULT_MODEL, preset="fast")
+                yield from fn(**dict(zip(tab.examples[0], values)), model_name=EXAMPLES_MODEL, preset="fast")
             ),
             label="Examples (the embedded CIFAR-10 model, fast preset)",
             cache_examples=True,
@@ -766,7 +768,8 @@ def build_demo() -> gr.Blocks:
                 list(MODELS),
                 value=START_MODEL,
                 label="Model",
-                info="embedded CIFAR-10 models work offline; ImageNet models download from the Hub",
+                info="embedded models work offline (64 px ImageNet classes, horse/zebra, CIFAR-10); "
+                "imagenet-* models download from the Hub",
             )
             preset = gr.Radio(
                 list(synth.PRESETS),

@@ -7,6 +7,12 @@
 - photos.png:     a real photo (examples/photos/chelsea.jpg, CC0) at full size: inpainting two holes, and x4
                   super-resolution (bicubic / ours / original) - the photo path (crops per region, blended tiles)
 Test images come from tests/data/cifar10_samples (committed, so this runs anywhere). --only photos: just that one.
+
+--only imagenet-classes (the 64 px model of 200 ImageNet classes, embedded):
+- generate_tiny_imagenet.png: ten classes: seed; the robust model's samples (ours, paper); the standard twin's
+- photos_models.png:          the photo figure above with the CIFAR-10 model and with the 64 px model
+--only horse2zebra --data HORSE2ZEBRA (the testA/testB folders of the horse2zebra set):
+- horse2zebra.png:            eight test horses -> zebra and eight zebras -> horse: robust model vs standard twin
 """
 
 import argparse
@@ -25,6 +31,8 @@ from synth.starts import downsample, mean_fill, smooth_fill, upsample  # noqa: E
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = 64  # every 32 px image drawn 2x, nearest, so pixels stay pixels
+TINY_IMAGENET = "tiny-imagenet-resnet18-half-l2-eps1"
+HORSE2ZEBRA = "horse2zebra-resnet18-half-l2-eps1.5"
 
 
 def up(img, size=CELL):
@@ -59,7 +67,7 @@ def labelled(images: list, labels: list[str], pad: int = 6) -> Image.Image:
     return canvas
 
 
-def photos(robust, out: Path):
+def photos(robust, out: Path, name: str = "photos.png"):
     """Inpainting and super-resolution on a real photo, at the photo's own size."""
     cat = synth.load_image(ROOT / "examples" / "photos" / "chelsea.jpg")
     mask = Image.new("L", cat.size, 0)
@@ -82,7 +90,46 @@ def photos(robust, out: Path):
     canvas = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + 8), "white")
     canvas.paste(rows[0], (0, 0))
     canvas.paste(rows[1], (0, rows[0].height + 8))
-    canvas.save(out / "photos.png")
+    canvas.save(out / name)
+
+
+TEN_CLASSES = ["goldfish", "king penguin", "golden retriever", "tabby", "monarch", "ladybug", "school bus", "orange"]
+TEN_CLASSES += ["pizza", "lakeside"]
+
+
+def imagenet_classes(robust, standard, out: Path, n: int = 3):
+    """Generation of ten classes with the 64 px model at 2x (128 px cells), and the photo figure per model."""
+    rows = []
+    gap = Image.new("RGB", (8, 8), "white")
+    for k in TEN_CLASSES:
+        ours, seeds = synth.generate(robust, label=k, n=n, seed=0, return_seeds=True)
+        paper = synth.generate(robust, label=k, n=n, seed=0, preset="paper")
+        std = synth.generate(standard, label=k, n=n, seed=0, preset="paper")
+        rows.append(seeds[:1] + [gap] + ours + [gap] + paper + [gap] + std)
+    header = ["seed", ""] + [f"ours {i}" for i in range(n)] + [""] + [f"paper {i}" for i in range(n)] + [""]
+    header += [f"standard {i}" for i in range(n)]
+    grid(rows, TEN_CLASSES, header, cell=128, left=110).save(out / "generate_tiny_imagenet.png")
+    photos(synth.load_model("cifar10-resnet20-l2-eps0.5"), out, "photos_cifar10.png")
+    photos(robust, out, "photos_tiny_imagenet.png")
+    a, b = Image.open(out / "photos_cifar10.png"), Image.open(out / "photos_tiny_imagenet.png")
+    both = labelled([a, b], ["CIFAR-10 model (32 px, 10 classes)", "64 px model (200 ImageNet classes)"], pad=16)
+    both.save(out / "photos_models.png")
+    for p in (out / "photos_cifar10.png", out / "photos_tiny_imagenet.png"):
+        p.unlink()
+
+
+def horse2zebra(robust, standard, data: Path, out: Path, n: int = 8, preset: str = "ours"):
+    """n test horses -> zebra and n test zebras -> horse, at 128 px: original, robust model, standard twin."""
+    rows, labels = [], []
+    for folder, target in (("testA", "zebra"), ("testB", "horse")):
+        files = sorted((data / folder).iterdir())[:n]
+        photos_ = [synth.load_image(p).resize((128, 128), Image.Resampling.BICUBIC) for p in files]
+        rows.append(photos_)
+        rows.append(synth.translate(robust, photos_, target, preset=preset))
+        rows.append(synth.translate(standard, photos_, target, preset=preset))
+        other = "horse" if target == "zebra" else "zebra"
+        labels += [f"{other}s", f"-> {target}: robust", f"-> {target}: standard"]
+    grid(rows, labels, cell=128, left=120).save(out / "horse2zebra.png")
 
 
 def main():
@@ -90,11 +137,18 @@ def main():
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=str(ROOT / "docs"))
     ap.add_argument("--n", type=int, default=3)
-    ap.add_argument("--only", choices=["photos"], default=None)
+    ap.add_argument("--only", choices=["photos", "imagenet-classes", "horse2zebra"], default=None)
+    ap.add_argument("--data", default=None, help="--only horse2zebra: the horse2zebra folder (testA/, testB/)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    robust = synth.load_model(args.model)
+    default = {"imagenet-classes": TINY_IMAGENET, "horse2zebra": HORSE2ZEBRA}.get(args.only)
+    robust = synth.load_model(args.model or default)
+    if args.only in ("imagenet-classes", "horse2zebra"):
+        standard = synth.load_model(synth.standard_twin(robust))
+        if args.only == "horse2zebra":
+            return horse2zebra(robust, standard, Path(args.data), out)
+        return imagenet_classes(robust, standard, out)
     photos(robust, out)
     if args.only:
         return

@@ -116,7 +116,22 @@ def _tv_trunk(net: tv_resnet.ResNet, x):
 
 
 class TVResNet(tv_resnet.ResNet):
-    """torchvision's ResNet (identical parameter names) plus trunk/head."""
+    """torchvision's ResNet (identical parameter names) plus trunk/head; `base` < 64 narrows every stage (channels
+    base, 2 base, 4 base, 8 base) for models small enough to ship and to train on a CPU."""
+
+    def __init__(self, block, layers, num_classes: int, width_per_group: int = 64, base: int = 64):
+        self._base = base
+        super().__init__(block, layers, num_classes=num_classes, width_per_group=width_per_group)
+        if base != 64:  # torchvision builds the stem and classifier at 64 and 512 channels
+            self.conv1 = nn.Conv2d(3, base, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(base)
+            self.fc = nn.Linear(8 * base * block.expansion, num_classes)
+            nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+        if planes == 64:  # the first stage: its input is the (narrowed) stem
+            self.inplanes = self._base
+        return super()._make_layer(block, planes * self._base // 64, blocks, stride, dilate)
 
     def trunk(self, x):
         return _tv_trunk(self, x)
@@ -139,6 +154,7 @@ TV_ARCHS = {
     "wide_resnet50_2": (tv_resnet.Bottleneck, [3, 4, 6, 3], 128),
     "wide_resnet50_4": (tv_resnet.Bottleneck, [3, 4, 6, 3], 256),
 }
+NARROW_ARCHS = {"resnet18_half": ("resnet18", 32)}  # name: (torchvision layout, stem channels)
 
 
 def cifar_arch_params(name: str) -> tuple[int, int] | None:
@@ -154,13 +170,18 @@ def cifar_arch_params(name: str) -> tuple[int, int] | None:
 
 
 def list_archs() -> list[str]:
-    return sorted(TV_ARCHS) + ["cifar_resnet<depth>[x<width>] (e.g. cifar_resnet20, cifar_resnet20x2)"]
+    return (
+        sorted(TV_ARCHS)
+        + sorted(NARROW_ARCHS)
+        + ["cifar_resnet<depth>[x<width>] (e.g. cifar_resnet20, cifar_resnet20x2)"]
+    )
 
 
 def build_arch(name: str, num_classes: int) -> nn.Module:
-    if name in TV_ARCHS:
-        block, layers, wpg = TV_ARCHS[name]
-        return TVResNet(block, layers, num_classes=num_classes, width_per_group=wpg)
+    layout, base = NARROW_ARCHS.get(name, (name, 64))
+    if layout in TV_ARCHS:
+        block, layers, wpg = TV_ARCHS[layout]
+        return TVResNet(block, layers, num_classes=num_classes, width_per_group=wpg, base=base)
     params = cifar_arch_params(name)
     if params:
         return CifarResNet(params[0], params[1], num_classes)

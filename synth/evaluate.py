@@ -1,11 +1,12 @@
 """How good is it? The paper's measurements, on a test set you give, printed as tables and written as JSON.
 
-    python -m synth.evaluate {generation,superres,inpainting,robustness,all} --data PATH [--model M] [--n 20]
+    python -m synth.evaluate {generation,superres,inpainting,translation,robustness,all} --data PATH [--model M]
 
-PATH is an ImageFolder (class folders named like the model's classes; PATH/test or PATH/val is used when it
-exists). Every row runs the public task functions (`synth.generate`, `synth.super_resolve`, `synth.inpaint`)
-under a preset - 'ours' (the default) and 'paper' (the authors' method) - next to classical baselines. Judged by
-an *independent* classifier: the model's standard (non-robust) twin, never the model that synthesised.
+PATH is an ImageFolder (class folders named like the model's classes, or by WordNet id with a classes.tsv as in
+Tiny ImageNet; PATH/test or PATH/val is used when it exists). Every row runs the public task functions
+(`synth.generate`, `synth.super_resolve`, `synth.inpaint`) under a preset - 'ours' (the default) and 'paper' (the
+authors' method) - next to classical baselines. Judged by an *independent* classifier: the model's standard
+(non-robust) twin, never the model that synthesised.
 
 - generation: n samples per class; agreement of the judge with the requested class, an Inception-style score
   and a Frechet distance on the judge's penultimate features against held-out test images; real test images
@@ -14,6 +15,8 @@ an *independent* classifier: the model's standard (non-robust) twin, never the m
   often the judge recognises the true class.
 - inpainting: one random square patch (~10% of the image) per image; PSNR inside it, the judge's feature
   distance to the original, mean change outside the patch (8-bit levels).
+- translation: each test image pushed toward the next class (the other domain of a horse/zebra model); how often
+  the judge calls the result that class, the mean absolute change, seconds per image.
 - robustness: clean and L2-PGD accuracy at the model's eps.
 """
 
@@ -33,7 +36,7 @@ from .images import list_images, load_image, resize, to_pil, to_tensor
 from .models import ModelLoadError, load_model, standard_twin
 from .pgd import autocast_for, pgd
 from .starts import downsample, mean_fill, smooth_fill, upsample
-from .tasks import generate, inpaint, super_resolve
+from .tasks import generate, inpaint, super_resolve, translate
 
 PSNR_CAP = 100.0  # dB, for identical images
 
@@ -118,8 +121,23 @@ def inception_metrics(images: torch.Tensor, reference: torch.Tensor, net=None) -
 # --------------------------------------------------------------------------------------------- data
 def load_test_set(root, model, per_class: int | None = None, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N,3,s,s) at the model's size and labels (N,) from an ImageFolder: files `offset` ..
-    `offset + per_class` (sorted by name) of every class folder, classes matched to the model by name."""
-    root = Path(root)
+    `offset + per_class` (sorted by name) of every class folder, classes matched to the model by name (or by
+    wnid, see `_class_of`). A two-domain folder (testA/, testB/, as horse2zebra) gives classes 0 and 1."""
+    xs, ys = [], []
+    for folder, label in _class_folders(Path(root), model):
+        files = list_images(folder)[offset : None if per_class is None else offset + per_class]
+        for f in files:
+            xs.append(resize(to_tensor(load_image(f)), model.input_size))
+            ys.append(label)
+    if not xs:
+        raise FileNotFoundError(f"{root}: no images")
+    return torch.cat(xs), torch.tensor(ys)
+
+
+def _class_folders(root: Path, model) -> list[tuple[Path, int]]:
+    domains = [root / "testA", root / "testB"]
+    if all(d.is_dir() for d in domains) and model.num_classes == 2:
+        return list(zip(domains, (0, 1)))
     for sub in ("test", "val"):
         if (root / sub).is_dir():
             root = root / sub
@@ -129,16 +147,28 @@ def load_test_set(root, model, per_class: int | None = None, offset: int = 0) ->
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     if not folders:
         raise FileNotFoundError(f"{root}: expected one folder per class (an ImageFolder)")
-    xs, ys = [], []
-    for folder in folders:
-        label = model.class_index(folder.name)
-        files = list_images(folder)[offset : None if per_class is None else offset + per_class]
-        for f in files:
-            xs.append(resize(to_tensor(load_image(f)), model.input_size))
-            ys.append(label)
-    if not xs:
-        raise FileNotFoundError(f"{root}: no images")
-    return torch.cat(xs), torch.tensor(ys)
+    synonyms = _wordnet_names(root)
+    return [(f, _class_of(model, f.name, synonyms.get(f.name, ()))) for f in folders]
+
+
+def _wordnet_names(split_folder: Path) -> dict[str, list[str]]:
+    """wnid -> its names, from a classes.tsv (wnid TAB names, the Tiny ImageNet layout) beside the split or above
+    it; {} without one."""
+    for tsv in (split_folder / "classes.tsv", split_folder.parent / "classes.tsv"):
+        if tsv.is_file():
+            rows = (line.split("\t", 1) for line in tsv.read_text(encoding="utf-8").splitlines())
+            return {r[0].strip(): [s.strip() for s in r[1].split(",")] for r in rows if len(r) == 2}
+    return {}
+
+
+def _class_of(model, folder: str, synonyms) -> int:
+    """The model's class for a folder named like one of its classes, or by a wnid whose names include one."""
+    for name in (folder, *synonyms):
+        try:
+            return model.class_index(name)
+        except ValueError:
+            continue
+    return model.class_index(folder)  # the error names the folder
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -262,6 +292,35 @@ def eval_inpainting(model, judge, data, fraction: float = 0.1, presets=("paper",
     return {"patch": f"{int(m[0].sum())} px of {model.input_size}x{model.input_size}", "rows": rows}
 
 
+def eval_translation(model, judge, data, presets=("paper", "ours")) -> dict:
+    """Each test image pushed toward the next class (the other domain of a two-domain model): how often the judge
+    calls the result that class, and the mean absolute change (8-bit levels), by direction."""
+    x, y = data
+    target = (y + 1) % model.num_classes
+    names = model.class_names
+    groups = {f"{names[c]} -> {names[(c + 1) % model.num_classes]}": y == c for c in y.unique().tolist()}
+    if len(groups) > 2:
+        groups = {"each class -> the next": torch.ones_like(y, dtype=torch.bool)}
+
+    def rows_of(out, method, seconds=None):
+        _, p = judge_outputs(judge, out)
+        hit = p.argmax(1) == target
+        change = (out - x).abs().flatten(1).mean(1) * 255
+        for direction, keep in groups.items():
+            r = {"success": float(hit[keep].float().mean()), "change_8bit": float(change[keep].mean())}
+            if seconds is not None:
+                r["seconds_per_image"] = round(seconds / len(x), 2)
+            rows[f"{direction}, {method}"] = r
+
+    rows = {}
+    rows_of(x, "unchanged")
+    for preset in presets:
+        t = time.perf_counter()
+        out = _tensors(translate(model, _pils(x), target.tolist(), preset=preset))
+        rows_of(out, f"synth.translate, preset={preset}", time.perf_counter() - t)
+    return dict(sorted(rows.items()))
+
+
 def robust_accuracy(model, batches, eps: float, steps: int = 20, precision: str = "fp32", norm: str = "l2") -> dict:
     """Clean accuracy and accuracy under PGD (maximise CE from the clean image, step 2.5*eps/steps, no random
     start: the robustness library's evaluation convention). `batches` yields (x, y)."""
@@ -327,6 +386,10 @@ def report(results: dict) -> str:
         cols = [("psnr_in_patch", "PSNR in patch (dB)", False), ("feature_distance", "judge feature distance", False)]
         cols += [("change_outside_8bit", "mean change outside (8-bit)", False), ("seconds", "seconds", False)]
         parts.append(f"### Inpainting (patch {r['patch']})\n\n" + table(r["rows"], cols))
+    if "translation" in results:
+        cols = [("success", "judge calls it the target", True), ("change_8bit", "mean change (8-bit)", False)]
+        cols += [("seconds_per_image", "seconds per image", False)]
+        parts.append("### Translation\n\n" + table(results["translation"], cols))
     if "robustness" in results:
         cols = [("n", "images", False), ("clean", "clean", True), ("robust", "L2 PGD", True)]
         any_r = next(iter(results["robustness"].values()))
@@ -337,7 +400,7 @@ def report(results: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------- CLI
-TASKS = ("generation", "superres", "inpainting", "robustness")
+TASKS = ("generation", "superres", "inpainting", "translation", "robustness")
 
 
 def main(argv=None) -> dict:
@@ -396,6 +459,8 @@ def main(argv=None) -> dict:
         results["superres"] = eval_superres(model, judge, data, args.factors, args.presets)
     if "inpainting" in tasks:
         results["inpainting"] = eval_inpainting(model, judge, data, presets=args.presets, seed=args.seed)
+    if "translation" in tasks:
+        results["translation"] = eval_translation(model, judge, data, args.presets)
     if "robustness" in tasks:
         eps = args.eps if args.eps is not None else model.eps
         results["robustness"] = eval_robustness({judge_name: judge, results["model"]: model}, data, eps, args.steps)

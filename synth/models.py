@@ -58,6 +58,22 @@ MODELS: dict[str, tuple[str, str]] = {
         "embedded robust CIFAR-10 ResNet-20 (L2, eps 0.5) - the default",
     ),
     "cifar10-resnet20-standard": ("local:standard-cifar10", "embedded standard (eps 0) twin of the default"),
+    "tiny-imagenet-resnet18-half-l2-eps1": (
+        "local:robust-tiny-imagenet",
+        "embedded robust 64 px ResNet-18 (half width) for 200 ImageNet classes (L2, eps 1)",
+    ),
+    "tiny-imagenet-resnet18-half-standard": (
+        "local:standard-tiny-imagenet",
+        "embedded standard (eps 0) twin of the 64 px ImageNet-class model",
+    ),
+    "horse2zebra-resnet18-half-l2-eps1.5": (
+        "local:robust-horse2zebra",
+        "embedded robust 128 px horse/zebra domain model (L2, eps 1.5), for horse <-> zebra translation",
+    ),
+    "horse2zebra-resnet18-half-standard": (
+        "local:standard-horse2zebra",
+        "embedded standard (eps 0) twin of the horse/zebra model",
+    ),
 }
 for _arch in ("resnet18", "resnet50", "wide_resnet50_2"):
     for _eps in ("3", "0"):
@@ -67,13 +83,20 @@ for _arch in ("resnet18", "resnet50", "wide_resnet50_2"):
             f"madrylab ImageNet {_arch}, " + ("standard training" if _eps == "0" else f"L2 eps {_eps}"),
         )
 DEFAULT_MODEL = "cifar10-resnet20-l2-eps0.5"
-STANDARD_TWIN = {"cifar10-resnet20-l2-eps0.5": "cifar10-resnet20-standard"}
+STANDARD_TWIN = {
+    "cifar10-resnet20-l2-eps0.5": "cifar10-resnet20-standard",
+    "tiny-imagenet-resnet18-half-l2-eps1": "tiny-imagenet-resnet18-half-standard",
+    "horse2zebra-resnet18-half-l2-eps1.5": "horse2zebra-resnet18-half-standard",
+}
 STANDARD_TWIN.update({k: k.replace("l2-eps3", "standard") for k in MODELS if k.endswith("l2-eps3")})
+
+ROBUST_TWIN = {twin: robust for robust, twin in STANDARD_TWIN.items()}
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 RESTRICTED_IMAGENET_CLASSES = ["dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect"]
 DATASET_STATS = {  # mean, std (robustness library constants)
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "tiny_imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet images, ImageNet's constants
     "restricted_imagenet": ((0.4717, 0.4499, 0.3837), (0.2600, 0.2516, 0.2575)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
     "a2b": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
@@ -553,6 +576,8 @@ def _load_cached(spec: str) -> RobustModel:
     model = _load_uncached(spec)
     if spec in MODELS and spec.startswith("imagenet-"):  # madrylab checkpoints carry no seeds: ours go with them
         model.seed_bank = imagenet_seed_bank()
+    if model.seed_bank is None and spec in ROBUST_TWIN:  # a twin without a bank: its robust twin's (same classes)
+        model.seed_bank = _load_cached(ROBUST_TWIN[spec]).seed_bank
     return _prepare(model, spec)
 
 

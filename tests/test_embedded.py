@@ -57,6 +57,31 @@ def test_standard_twin(samples):
 
 
 def test_embedded_models_are_small():
-    root = Path(synth.models.PRETRAINED_DIR)
-    total = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
-    assert total < 10_000_000
+    """Every file under a hosted Space's 10 MB limit for plain git (no LFS); all of them a few tens of MB."""
+    files = [f for f in Path(synth.models.PRETRAINED_DIR).rglob("*") if f.is_file()]
+    assert max(f.stat().st_size for f in files) < 10_000_000
+    assert sum(f.stat().st_size for f in files) < 32_000_000
+
+
+@pytest.mark.parametrize(
+    "name, classes, size",
+    [("tiny-imagenet-resnet18-half-l2-eps1", 200, 64), ("horse2zebra-resnet18-half-l2-eps1.5", 2, 128)],
+)
+def test_embedded_photo_models_load_offline_with_their_twins(name, classes, size, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    robust = synth.load_model(name)
+    twin = synth.load_model(synth.standard_twin(robust))
+    assert robust.num_classes == twin.num_classes == classes and robust.input_size == twin.input_size == size
+    assert robust.eps > 0 and twin.eps == 0 and robust.class_names == twin.class_names
+    assert robust.net.conv1.weight.dtype == torch.float32  # shipped as float16, loaded as float32
+    if classes > 2:  # the twin ships no seed bank of its own: it draws its robust twin's seeds
+        assert twin.seed_bank is robust.seed_bank is not None
+
+
+def test_imagenet_class_model_speaks_the_imagenet_models_names():
+    model = synth.load_model("tiny-imagenet-resnet18-half-l2-eps1")
+    imagenet = synth.models.imagenet_classes()
+    index = [imagenet.index(c) for c in model.class_names]
+    assert index == sorted(index) and model.class_names[0] == "goldfish" and "school bus" in model.class_names
+    assert model.seed_bank is not None and bool(model.seed_bank.covers(torch.arange(200)).all())
+    assert synth.load_model("horse2zebra-resnet18-half-l2-eps1.5").class_names == ["horse", "zebra"]

@@ -94,3 +94,42 @@ def test_harness_end_to_end(image_folder, tiny_dir, tmp_path, capsys):
     assert inp["synth.inpaint, preset=ours"]["change_outside_8bit"] == 0  # pixels outside the patch untouched
     assert all(math.isfinite(r["psnr"]) for r in saved["superres"]["x4"].values() if r["psnr"] is not None)
     assert res["generation"]["real test images"]["n"] == 10
+
+
+def two_class_model(names):
+    from synth.models import RobustModel
+
+    torch.manual_seed(0)
+    return RobustModel("cifar_resnet8", 2, names, input_size=32, eps=0.5).eval().requires_grad_(False)
+
+
+def test_load_test_set_reads_wnid_folders_by_their_names(tmp_path):
+    from conftest import tiny_imagenet
+
+    tiny_imagenet(tmp_path, "test", per_class=2)  # 8 wnid folders, classes.tsv above test/
+    model = two_class_model(["tabby", "goldfish"])  # 'tabby, tabby cat' and 'goldfish, Carassius auratus'
+    for wnid in ("n01629819", "n09428293", "n01984695", "n02808440", "n02963159", "n04008634"):
+        for f in (tmp_path / "test" / wnid).iterdir():
+            f.unlink()
+        (tmp_path / "test" / wnid).rmdir()
+    x, y = E.load_test_set(tmp_path, model)
+    assert x.shape == (4, 3, 32, 32) and y.tolist() == [1, 1, 0, 0]  # sorted wnids: goldfish first
+
+
+def test_translation_rows_per_direction_on_a_two_domain_folder(tmp_path):
+    for d in "AB":
+        (tmp_path / f"test{d}").mkdir()
+        for i in range(2):
+            Image.new("RGB", (48, 48), (200 * (d == "A"), 90, i)).save(tmp_path / f"test{d}" / f"{i}.jpg")
+    model = two_class_model(["horse", "zebra"])
+    data = E.load_test_set(tmp_path, model)
+    assert data[1].tolist() == [0, 0, 1, 1] and data[0].shape[-1] == 32
+    rows = E.eval_translation(model, model, data, presets=("fast",))
+    assert set(rows) == {
+        f"{a} -> {b}, {m}"
+        for a, b in (("horse", "zebra"), ("zebra", "horse"))
+        for m in ("unchanged", "synth.translate, preset=fast")
+    }
+    assert rows["horse -> zebra, unchanged"]["change_8bit"] == 0
+    moved = rows["horse -> zebra, synth.translate, preset=fast"]
+    assert moved["change_8bit"] > 1 and 0 <= moved["success"] <= 1 and moved["seconds_per_image"] >= 0

@@ -166,7 +166,7 @@ def test_fake_relu_changes_gradient_not_value(tiny):
     assert not torch.allclose(ga, gb) or torch.equal(a[:, 0], torch.zeros(2))
 
 
-@pytest.mark.parametrize("arch", ["cifar_resnet8", "resnet18"])
+@pytest.mark.parametrize("arch", ["cifar_resnet8", "resnet18", "resnet18_half"])
 def test_for_synthesis_folds_batchnorm_without_changing_the_function(arch):
     torch.manual_seed(0)
     size = 32 if arch.startswith("cifar") else 64

@@ -5,8 +5,8 @@ import types
 
 import pytest
 import torch
+from conftest import KNOWN, tiny_imagenet
 from hub_cache import put
-from PIL import Image
 from safetensors.torch import save_file
 from test_models import run_offline
 
@@ -14,17 +14,6 @@ import synth
 from synth.models import IMAGENET_SEEDS, MADRYLAB_REPO, ModelLoadError
 from synth.seeds import SeedBank, generic_seed, seeds_for
 from training.fit_seeds import imagenet_indices, load_wnid_images, read_wnid_names
-
-KNOWN = {  # wnid: (classes.tsv names, index in the ImageNet models); the last four have names shared by two classes
-    "n01443537": ("goldfish, Carassius auratus", 1),
-    "n01629819": ("European fire salamander, Salamandra salamandra", 25),
-    "n02123045": ("tabby, tabby cat", 281),
-    "n09428293": ("seashore, coast, seacoast, sea-coast", 978),
-    "n01984695": ("spiny lobster, langouste, rock lobster, crawfish, crayfish, sea crawfish", 123),
-    "n02808440": ("bathtub, bathing tub, bath, tub", 435),
-    "n02963159": ("cardigan", 474),
-    "n04008634": ("projectile, missile", 744),
-}
 
 
 def colour_bank(size: int = 8, **fit) -> SeedBank:
@@ -38,15 +27,6 @@ def colour_bank(size: int = 8, **fit) -> SeedBank:
 def stub(bank, size: int = 32):
     """What seeds_for reads from a model."""
     return types.SimpleNamespace(seed_bank=bank, input_size=size, name="stub", class_names=[f"c{i}" for i in range(10)])
-
-
-def tiny_imagenet(root, split="train", per_class=2):
-    (root / "classes.tsv").write_text("".join(f"{w}\t{names}\n" for w, (names, _) in KNOWN.items()))
-    for k, wnid in enumerate(KNOWN):
-        (root / split / wnid).mkdir(parents=True)
-        for i in range(per_class):
-            Image.new("RGB", (64, 64), (30 * k, 100, 10 * i)).save(root / split / wnid / f"{wnid}_{i}.JPEG")
-    return root
 
 
 def test_wnid_mapping_on_known_classes(tmp_path):

@@ -77,7 +77,8 @@ def test_every_pixel_has_positive_weight(size):
 def test_tile_count():
     assert tile_count(32, 32, S) == tile_count(20, 20, S) == tile_count(16, 24, S) == 1
     assert tile_count(48, 80, S) == 6  # 2 rows x 3 columns
-    assert tile_count(2000, 2000, 224) == 144  # 12 x 12 tiles of 224 sharing >= 56 px (an abutting grid: 9 x 9)
+    assert tile_count(2000, 2000, 224) == 100  # 10 x 10 tiles of 224 sharing >= 22 px (an abutting grid: 9 x 9)
+    assert tile_count(1024, 1024, 224) == 25  # x4 of 256 px: as many as an abutting grid
 
 
 def test_super_resolve_tiles_in_one_pgd_call(tiny, monkeypatch):

@@ -10,6 +10,7 @@ from dataclasses import asdict, fields, replace
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -358,3 +359,69 @@ def test_corrupt_checkpoint_is_a_one_line_error(data, tmp_path, capsys):
     capsys.readouterr()
     assert len(train(data, tmp_path / "old", "--epochs", "2", "--resume")) == 2
     assert "no checksum" in capsys.readouterr().err
+
+
+def cpu_run(recipe: str, data, out, *flags) -> list[dict]:
+    """`recipe` cut to a few seconds: a CIFAR ResNet-8 (unless flags say otherwise) at 16 px on the CPU."""
+    tiny = ["--arch", "cifar_resnet8", "--input-size", "16", "--batch-size", "8", "--eval-images", "8"]
+    return T.main(
+        ["--recipe", recipe, *tiny, "--precision", "fp32", "--device", "cpu", *flags]
+        + ["--data", str(data), "--out", str(out)]
+    )
+
+
+def test_tiny_imagenet_recipe_names_classes_as_the_imagenet_models(tmp_path):
+    from conftest import KNOWN, tiny_imagenet
+
+    root = tiny_imagenet(tiny_imagenet(tmp_path, "train"), "test", per_class=1)
+    cpu_run("tiny_imagenet", root, tmp_path / "run", "--epochs", "1")
+    classes = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model_config"]["class_names"]
+    imagenet = synth.models.imagenet_classes()
+    assert classes == [imagenet[i] for _, (_, i) in sorted(KNOWN.items())]
+    assert classes[:2] == ["goldfish", "European fire salamander"]
+
+
+def test_init_starts_from_a_model_all_but_its_classifier(tiny, tiny_dir, capsys):
+    cfg = replace(T.RECIPES["horse2zebra_cpu"], arch=tiny.arch, init=str(tiny_dir))
+    model, _, config = T.build_model(cfg, ["horse", "zebra"], torch.device("cpu"))
+    assert torch.equal(model.net.conv1.weight, tiny.net.conv1.weight)
+    assert torch.equal(model.net.blocks[-1].bn2.running_var, tiny.net.blocks[-1].bn2.running_var)
+    assert model.net.fc.weight.shape[0] == 2 and config["mean"] == pytest.approx(tiny.mean.flatten().tolist())
+    with pytest.raises(SystemExit, match="is a cifar_resnet8, the run trains a resnet18_half"):
+        T.build_model(replace(cfg, arch="resnet18_half"), ["horse", "zebra"], torch.device("cpu"))
+    with pytest.raises(SystemExit, match="--init"):
+        T.build_model(replace(cfg, init=str(tiny_dir / "missing")), ["horse", "zebra"], torch.device("cpu"))
+
+
+def test_horse2zebra_cpu_recipe_end_to_end(tmp_path, tiny_dir):
+    """The recipe on a handful of images: plain brown 'horses', striped 'zebras'; loss goes down, the exported
+    model is a two-domain model named horse/zebra."""
+    from training import export
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("test", 4)):
+        for d, striped in (("A", False), ("B", True)):
+            (tmp_path / "h2z" / f"{split}{d}").mkdir(parents=True)
+            for i in range(n):
+                a = np.full((40, 40, 3), (120, 80, 40), float) + rng.normal(0, 20, (40, 40, 3))
+                if striped:
+                    a[:, (np.arange(40) // 4) % 2 == 0] = 240
+                Image.fromarray(a.clip(0, 255).astype("uint8")).save(tmp_path / "h2z" / f"{split}{d}" / f"{i}.jpg")
+    hist = cpu_run(
+        "horse2zebra_cpu",
+        tmp_path / "h2z",
+        tmp_path / "run",
+        "--init",
+        str(tiny_dir),
+        "--epochs",
+        "4",
+        "--in-memory",
+        "1",
+    )
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    export.export(tmp_path / "run", tmp_path / "model", half=True)
+    m = synth.load_model(str(tmp_path / "model"))
+    assert m.class_names == ["horse", "zebra"] and m.eps == 1.5
+    assert synth.translate(m, Image.new("RGB", (50, 30)), "zebra", steps=2).size == (50, 30)
+    with pytest.raises(ValueError, match="unknown class 'zebr'.*did you mean 'zebra'"):
+        synth.translate(m, Image.new("RGB", (50, 30)), "zebr", steps=2)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets, transforms
 from torchvision.transforms.functional import pil_to_tensor
+
+from synth.models import imagenet_classes
 
 RESTRICTED_IMAGENET_RANGES = [
     (151, 268),
@@ -179,3 +182,42 @@ def imagenet_transforms(size: int = 224):
         [transforms.Resize(int(size * 256 / 224)), transforms.CenterCrop(size), transforms.ToTensor()]
     )
     return train, test
+
+
+def read_wnid_names(folder: str | Path) -> dict[str, str]:
+    """wnid -> its WordNet names ('goldfish, Carassius auratus') from the folder's classes.tsv."""
+    path = Path(folder) / "classes.tsv"
+    if not path.is_file():
+        raise DataError(f"{folder!r}: no classes.tsv (wnid TAB names, one class a line)")
+    rows = [line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r[0].strip(): r[1].strip() for r in rows if len(r) == 2}
+
+
+def imagenet_indices(names: dict[str, str]) -> dict[str, int]:
+    """wnid -> class index in the 1000-class ImageNet models (torchvision's order, the sorted wnid order), found by
+    name: torchvision names its classes but ships no wnids. Each wnid takes the one class named like its first
+    WordNet name (exact, then ignoring case), else like any of its names; ValueError when none or several fit, or
+    when the indices do not rise with the sorted wnids as that order requires (a wrong match would break it)."""
+    categories = imagenet_classes()
+    lowered = [c.lower() for c in categories]
+    found = {}
+    for wnid, synonyms in sorted(names.items()):
+        syn = [s.strip() for s in synonyms.split(",") if s.strip()] or [""]
+        every = {s.lower() for s in syn}
+        tiers = (
+            [i for i, c in enumerate(categories) if c == syn[0]],
+            [i for i, c in enumerate(lowered) if c == syn[0].lower()],
+            [i for i, c in enumerate(lowered) if c in every],
+        )
+        match = next((t for t in tiers if len(t) == 1), None)
+        if match is None:
+            seen = sorted(set(tiers[2]))
+            raise ValueError(
+                f"{wnid} ({synonyms}): {'several' if seen else 'no'} ImageNet classes match by name"
+                + (f" ({', '.join(categories[i] for i in seen)})" if seen else "")
+            )
+        found[wnid] = match[0]
+    bad = next((w for (w, a), b in zip(found.items(), list(found.values())[1:]) if b <= a), None)
+    if bad:
+        raise ValueError(f"name matches out of the sorted-wnid order at {bad}: the mapping would be wrong")
+    return found

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from synth.models import SEEDS_FILE, imagenet_classes
+from synth.models import SEEDS_FILE
 from synth.seeds import SeedBank
-from training.data import DataError, InMemory, open_split
+from training.data import DataError, InMemory, imagenet_indices, open_split, read_wnid_names
 from training.runs import load_any
 
 # ImageNet models see Resize(256) + CenterCrop(224); the authors fit their seeds 4x downsampled (56 px). Images of
@@ -28,45 +28,6 @@ from training.runs import load_any
 IMAGENET_VIEW = (64, 56)
 IMAGENET_INPUT = 224
 IMAGENET_RES, IMAGENET_RANK, IMAGENET_BASIS = 28, 64, 64  # chosen with benchmarks/sweep_seed_bank.py
-
-
-def read_wnid_names(folder: str | Path) -> dict[str, str]:
-    """wnid -> its WordNet names ('goldfish, Carassius auratus') from the folder's classes.tsv."""
-    path = Path(folder) / "classes.tsv"
-    if not path.is_file():
-        raise DataError(f"{folder!r}: no classes.tsv (wnid TAB names, one class a line)")
-    rows = [line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {r[0].strip(): r[1].strip() for r in rows if len(r) == 2}
-
-
-def imagenet_indices(names: dict[str, str]) -> dict[str, int]:
-    """wnid -> class index in the 1000-class ImageNet models (torchvision's order, the sorted wnid order), found by
-    name: torchvision names its classes but ships no wnids. Each wnid takes the one class named like its first
-    WordNet name (exact, then ignoring case), else like any of its names; ValueError when none or several fit, or
-    when the indices do not rise with the sorted wnids as that order requires (a wrong match would break it)."""
-    categories = imagenet_classes()
-    lowered = [c.lower() for c in categories]
-    found = {}
-    for wnid, synonyms in sorted(names.items()):
-        syn = [s.strip() for s in synonyms.split(",") if s.strip()] or [""]
-        every = {s.lower() for s in syn}
-        tiers = (
-            [i for i, c in enumerate(categories) if c == syn[0]],
-            [i for i, c in enumerate(lowered) if c == syn[0].lower()],
-            [i for i, c in enumerate(lowered) if c in every],
-        )
-        match = next((t for t in tiers if len(t) == 1), None)
-        if match is None:
-            seen = sorted(set(tiers[2]))
-            raise ValueError(
-                f"{wnid} ({synonyms}): {'several' if seen else 'no'} ImageNet classes match by name"
-                + (f" ({', '.join(categories[i] for i in seen)})" if seen else "")
-            )
-        found[wnid] = match[0]
-    bad = next((w for (w, a), b in zip(found.items(), list(found.values())[1:]) if b <= a), None)
-    if bad:
-        raise ValueError(f"name matches out of the sorted-wnid order at {bad}: the mapping would be wrong")
-    return found
 
 
 def load_wnid_images(folder: str, split: str, per_class: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
