@@ -3,7 +3,8 @@
     python benchmarks/bench_photos.py [--sizes 0.3 1 3 12] [--models embedded imagenet] [--tasks ...]
 
 The photo is scikit-image's `chelsea` (CC0, committed as examples/photos/chelsea.jpg) resized to each size in
-megapixels. Models: the embedded CIFAR-10 ResNet-20, and a random-weight ResNet-50 in the madrylab layout (the
+megapixels. Models: the embedded CIFAR-10 ResNet-20 (the default), the embedded 64 px ImageNet-class model
+(tiny-imagenet), and a random-weight ResNet-50 in the madrylab layout (the
 Hub path: 224 px input; speed does not depend on the weights). Defaults as the app uses them (preset 'ours', no
 standard-model comparison): inpaint one square hole of a tenth of the short side near the cat's face, paint a
 feature in the same hole, translate and visualize toward a class, sketch-to-image, super-resolution x4 (the input
@@ -26,8 +27,8 @@ import synth
 from synth.models import RobustModel
 
 PHOTO = ROOT / "examples" / "photos" / "chelsea.jpg"
-CLASS = {"cifar10": "cat", "imagenet": "tiger cat"}
-TARGET = {"cifar10": "dog", "imagenet": "Border collie"}
+CLASS = {"cifar10": "cat", "imagenet": "tiger cat", "tiny_imagenet": "tabby"}
+TARGET = {"cifar10": "dog", "imagenet": "Border collie", "tiny_imagenet": "golden retriever"}
 
 
 def photo_of(megapixels: float) -> Image.Image:
@@ -84,6 +85,7 @@ def main():
     args = ap.parse_args()
     models = {
         "embedded": lambda: synth.load_model(),
+        "tiny-imagenet": lambda: synth.load_model("tiny-imagenet-resnet18-half-l2-eps1"),
         "imagenet": lambda: RobustModel("resnet50", 1000, synth.models.imagenet_classes(), dataset="imagenet").eval(),
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; seconds per call (best of {args.repeats})\n")

@@ -9,7 +9,7 @@
 Test images come from tests/data/cifar10_samples (committed, so this runs anywhere). --only photos: just that one.
 
 --only imagenet-classes (the 64 px model of 200 ImageNet classes, embedded):
-- generate_tiny_imagenet.png: ten classes: seed; the robust model's samples (ours, paper); the standard twin's
+- generate_tiny_imagenet.png: ten classes: seeds; the robust model's samples from them; the standard twin's
 - photos_models.png:          the photo figure above with the CIFAR-10 model and with the 64 px model
 --only horse2zebra --data HORSE2ZEBRA (the testA/testB folders of the horse2zebra set):
 - horse2zebra.png:            eight test horses -> zebra and eight zebras -> horse: robust model vs standard twin
@@ -101,14 +101,18 @@ def imagenet_classes(robust, standard, out: Path, n: int = 3):
     """Generation of ten classes with the 64 px model at 2x (128 px cells), and the photo figure per model."""
     rows = []
     gap = Image.new("RGB", (8, 8), "white")
-    for k in TEN_CLASSES:
-        ours, seeds = synth.generate(robust, label=k, n=n, seed=0, return_seeds=True)
-        paper = synth.generate(robust, label=k, n=n, seed=0, preset="paper")
-        std = synth.generate(standard, label=k, n=n, seed=0, preset="paper")
-        rows.append(seeds[:1] + [gap] + ours + [gap] + paper + [gap] + std)
-    header = ["seed", ""] + [f"ours {i}" for i in range(n)] + [""] + [f"paper {i}" for i in range(n)] + [""]
+    for k in TEN_CLASSES:  # (ours is the paper's settings for generation at 224-px-scaled sizes: one set of samples)
+        robust_samples, seeds = synth.generate(robust, label=k, n=n, seed=0, return_seeds=True)
+        std = synth.generate(standard, label=k, n=n, seed=0)
+        rows.append(seeds + [gap] + robust_samples + [gap] + std)
+    header = [f"seed {i}" for i in range(n)] + [""] + [f"robust {i}" for i in range(n)] + [""]
     header += [f"standard {i}" for i in range(n)]
     grid(rows, TEN_CLASSES, header, cell=128, left=110).save(out / "generate_tiny_imagenet.png")
+    wanted = torch.tensor([standard.class_index(k) for k in TEN_CLASSES]).repeat_interleave(n)
+    for what, col in (("seeds", 0), ("robust samples", n + 1)):  # (the standard model's fool itself, not shown)
+        images = [im for row in rows for im in row[col : col + n]]
+        judged = synth.tasks.predict(standard, torch.cat([synth.images.to_tensor(im) for im in images]))
+        print(f"{what}: the standard judge agrees with the class for {(judged == wanted).float().mean():.0%}")
     photos(synth.load_model("cifar10-resnet20-l2-eps0.5"), out, "photos_cifar10.png")
     photos(robust, out, "photos_tiny_imagenet.png")
     a, b = Image.open(out / "photos_cifar10.png"), Image.open(out / "photos_tiny_imagenet.png")

@@ -1,6 +1,6 @@
 """How good is it? The paper's measurements, on a test set you give, printed as tables and written as JSON.
 
-    python -m synth.evaluate {generation,superres,inpainting,translation,robustness,all} --data PATH [--model M]
+    python -m synth.evaluate {generation,superres,inpainting,translation,robustness,all} [...] --data PATH [--model M]
 
 PATH is an ImageFolder (class folders named like the model's classes, or by WordNet id with a classes.tsv as in
 Tiny ImageNet; PATH/test or PATH/val is used when it exists). Every row runs the public task functions
@@ -292,9 +292,10 @@ def eval_inpainting(model, judge, data, fraction: float = 0.1, presets=("paper",
     return {"patch": f"{int(m[0].sum())} px of {model.input_size}x{model.input_size}", "rows": rows}
 
 
-def eval_translation(model, judge, data, presets=("paper", "ours")) -> dict:
+def eval_translation(model, judge, data, presets=("paper", "ours"), **overrides) -> dict:
     """Each test image pushed toward the next class (the other domain of a two-domain model): how often the judge
-    calls the result that class, and the mean absolute change (8-bit levels), by direction."""
+    calls the result that class, and the mean absolute change (8-bit levels), by direction. `overrides` (eps=,
+    steps=, ...) go to every `synth.translate` call."""
     x, y = data
     target = (y + 1) % model.num_classes
     names = model.class_names
@@ -316,7 +317,7 @@ def eval_translation(model, judge, data, presets=("paper", "ours")) -> dict:
     rows_of(x, "unchanged")
     for preset in presets:
         t = time.perf_counter()
-        out = _tensors(translate(model, _pils(x), target.tolist(), preset=preset))
+        out = _tensors(translate(model, _pils(x), target.tolist(), preset=preset, **overrides))
         rows_of(out, f"synth.translate, preset={preset}", time.perf_counter() - t)
     return dict(sorted(rows.items()))
 
@@ -407,7 +408,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(
         prog="python -m synth.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("task", choices=(*TASKS, "all"))
+    ap.add_argument("task", nargs="+", choices=(*TASKS, "all"), help="one or more, or all")
     ap.add_argument("--data", required=True, help="ImageFolder of test images (PATH/test or PATH/val if present)")
     ap.add_argument("--model", default=None, help="the synthesising model (default: the embedded robust model)")
     ap.add_argument("--judge", default=None, help="the independent classifier (default: the model's standard twin)")
@@ -431,7 +432,7 @@ def main(argv=None) -> dict:
             ap.error("the judge must have the model's classes")
     except (ModelLoadError, ValueError) as e:
         sys.exit(f"error: {e}")
-    tasks = TASKS if args.task == "all" else (args.task,)
+    tasks = TASKS if "all" in args.task else tuple(args.task)
     try:
         if "generation" in tasks:  # needs the whole test set; the other tasks take its first n per class
             gen_data = load_test_set(args.data, model)

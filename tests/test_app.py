@@ -12,6 +12,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 import app  # noqa: E402
 
 FAST = dict(preset="fast", compare=False, steps=2, eps=None, step_size=None)
+C10 = "cifar10-resnet20-l2-eps0.5"  # calls that name CIFAR-10 classes name the model too
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_inpaint_with_uploaded_mask(client, files):
 
 def test_translate_sketch_visualize_superres_paint(client, files):
     out, _, before_after = client.predict(
-        image=handle_file(str(files / "photo.png")), target="dog", steps=2, api_name="/translate"
+        model_name=C10, image=handle_file(str(files / "photo.png")), target="dog", steps=2, api_name="/translate"
     )
     assert Image.open(out).size == (48, 40)
     out, _ = client.predict(
@@ -212,11 +213,25 @@ def test_advanced_fields_show_the_preset_values_and_reach_pgd(client, files, mon
         return real(*a, **kw)
 
     monkeypatch.setattr(app.synth.tasks, "pgd", spy)
-    client.predict(image=handle_file(str(files / "photo.png")), target="dog", eps=0.25, steps=2, api_name="/translate")
+    photo = handle_file(str(files / "photo.png"))
+    client.predict(model_name=C10, image=photo, target="dog", eps=0.25, steps=2, api_name="/translate")
     assert (seen["eps"], seen["steps"]) == (0.25, 2)
-    client.predict(image=handle_file(str(files / "photo.png")), target="dog", preset="fast", api_name="/translate")
-    fast = app.synth.settings(app.synth.load_model(), "translate", "fast")
+    client.predict(model_name=C10, image=photo, target="dog", preset="fast", api_name="/translate")
+    fast = app.synth.settings(app.synth.load_model(C10), "translate", "fast")
     assert (seen["eps"], seen["steps"], seen["step_size"]) == (fast.eps, fast.steps, fast.step_size)
+
+
+def test_translate_between_domains_with_the_horse2zebra_model(client, files):
+    h2z = "horse2zebra-resnet18-half-l2-eps1.5"
+    out, _, _ = client.predict(
+        model_name=h2z, image=handle_file(str(files / "photo.png")), target="zebra", steps=1, api_name="/translate"
+    )
+    assert Image.open(out).size == (48, 40)  # the photo's size, not the model's 128 px
+    assert app.class_names(h2z) == ["horse", "zebra"]  # what the target picker offers for this model
+    with pytest.raises(Exception, match="unknown class 'zebar'.*did you mean 'zebra'"):
+        client.predict(
+            model_name=h2z, image=handle_file(str(files / "photo.png")), target="zebar", api_name="/translate"
+        )
 
 
 # --------------------------------------------------------------------------------------------- hostile input
@@ -239,9 +254,17 @@ def bad_files(files):
 @pytest.mark.parametrize(
     "endpoint,kwargs,msg",
     [
-        ("/translate", lambda f: dict(image=handle_file(str(f / "cut.jpg")), target="dog"), "not a readable image"),
+        (
+            "/translate",
+            lambda f: dict(model_name=C10, image=handle_file(str(f / "cut.jpg")), target="dog"),
+            "not a readable image",
+        ),
         ("/super_resolve", lambda f: dict(image=handle_file(str(f / "cut.jpg"))), "not a readable image"),
-        ("/translate", lambda f: dict(image=handle_file(str(f / "bomb.png")), target="dog"), "larger than 100 mega"),
+        (
+            "/translate",
+            lambda f: dict(model_name=C10, image=handle_file(str(f / "bomb.png")), target="dog"),
+            "larger than 100 mega",
+        ),
         ("/generate", lambda f: dict(seed=2**70), "seed must be a whole number"),
         ("/generate", lambda f: dict(seed="abc"), "Seed: expected a number, got 'abc'"),
         ("/generate", lambda f: dict(steps="many"), "steps: expected a number, got 'many'"),
@@ -284,7 +307,8 @@ def test_stop_stops_the_work(client, files):
 
     from gradio_client.utils import Status
 
-    job = client.submit(image=handle_file(str(files / "photo.png")), target="frog", steps=1900, api_name="/visualize")
+    photo = handle_file(str(files / "photo.png"))
+    job = client.submit(model_name=C10, image=photo, target="frog", steps=1900, api_name="/visualize")
     deadline = time.time() + 60
     while job.status().code != Status.PROGRESS and time.time() < deadline:
         time.sleep(0.1)

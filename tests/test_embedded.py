@@ -60,7 +60,7 @@ def test_embedded_models_are_small():
     """Every file under a hosted Space's 10 MB limit for plain git (no LFS); all of them a few tens of MB."""
     files = [f for f in Path(synth.models.PRETRAINED_DIR).rglob("*") if f.is_file()]
     assert max(f.stat().st_size for f in files) < 10_000_000
-    assert sum(f.stat().st_size for f in files) < 32_000_000
+    assert sum(f.stat().st_size for f in files) < 40_000_000
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 
 import synth
 from training import train as T
@@ -420,6 +421,9 @@ def test_horse2zebra_cpu_recipe_end_to_end(tmp_path, tiny_dir):
     )
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     export.export(tmp_path / "run", tmp_path / "model", half=True)
+    assert f"Started from `{tiny_dir}`" in (tmp_path / "model" / "README.md").read_text()
+    with safe_open(tmp_path / "model" / "model.safetensors", "pt") as f:
+        assert f.get_slice("net.conv1.weight").get_dtype() == "F16" and f.get_slice("mean").get_dtype() == "F32"
     m = synth.load_model(str(tmp_path / "model"))
     assert m.class_names == ["horse", "zebra"] and m.eps == 1.5
     assert synth.translate(m, Image.new("RGB", (50, 30)), "zebra", steps=2).size == (50, 30)

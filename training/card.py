@@ -100,7 +100,8 @@ def _training(t: dict, train_command: str | None) -> list[str]:
         "",
         f"Adversarial training (Madry et al.) with `python -m training.train` (recipe "
         f"`{t.get('recipe', t.get('preset'))}`): {t['epochs']} epochs, batch {t['batch_size']}, SGD momentum 0.9, "
-        f"lr {t['lr']} ({t['schedule']} schedule), weight decay {t['weight_decay']}, random crop + flip; {attack}",
+        f"lr {t['lr']} ({t['schedule']} schedule), weight decay {t['weight_decay']}, random crop + flip; {attack}"
+        + (f" Started from `{t['init']}` (all but its classifier)." if t.get("init") else ""),
         "",
     ]
     return lines + ([f"Command: `{train_command}`", ""] if train_command else [])

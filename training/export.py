@@ -36,7 +36,9 @@ def export(
         train_command=train_command,
         notes=notes,
     )
-    return save_with_card(model.half() if half else model, to, card)
+    if half:
+        model.net.half()  # the weights; the normalisation constants stay float32
+    return save_with_card(model, to, card)
 
 
 def main(argv=None):
