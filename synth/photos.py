@@ -127,8 +127,8 @@ def _groups(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
 class Crops:
     """The photos of a masked task, their masks and the batch PGD works on: a row per square crop (`crop_boxes`),
     or for a photo worked whole one row of all of it resized, as the unmasked tasks are. Rows of all the photos
-    are one batch, photo by photo; results are pasted into copies of the (uint8) photos inside their masks, so
-    every pixel outside a mask is the photo's own, bit for bit, and no full-size float copy is made per crop."""
+    are one batch, photo by photo; results are pasted into copies of the photos inside their masks, so every pixel
+    outside a mask is the photo's own, bit for bit; only the boxes are converted to tensors and back."""
 
     def __init__(self, images: list, masks: list, size: int, allow_full: bool = False):
         if len(masks) != len(images):
@@ -138,7 +138,7 @@ class Crops:
             img = load_image(image)
             m = load_mask(mask, img.size)
             check_mask(m, allow_full=allow_full)
-            self.photos.append(np.asarray(img))
+            self.photos.append(img)  # kept as PIL: crops and pastes touch the boxes only, never the whole photo
             self.masks.append(m[0, 0].numpy() > 0)
             h, w = self.masks[i].shape
             squares = crop_boxes(self.masks[i], size)
@@ -151,8 +151,9 @@ class Crops:
     def _crop(self, k: int, of=None) -> torch.Tensor:
         """Row k's box of its photo (or, of=self.masks, of its mask) as a (1,C,h,w) float tensor."""
         i, t, lf, h, w = self.boxes[k]
-        a = (of or self.photos)[i][t : t + h, lf : lf + w]
-        return to_tensor(a) if a.ndim == 3 else torch.from_numpy(a.astype(np.float32))[None, None]
+        if of is None:
+            return to_tensor(self.photos[i].crop((lf, t, lf + w, t + h)))
+        return torch.from_numpy(of[i][t : t + h, lf : lf + w].astype(np.float32))[None, None]
 
     def paste_inside(self, result: torch.Tensor) -> list:
         """Each row of result resized to its box (bicubic) and used inside the mask; elsewhere the photo's own."""
@@ -166,6 +167,6 @@ class Crops:
         """Copies of the photos with new(k, (h, w)) (1,3,h,w) written into row k's box where the mask is set."""
         outs = [p.copy() for p in self.photos]
         for k, (i, t, lf, h, w) in enumerate(self.boxes):
-            inside = self.masks[i][t : t + h, lf : lf + w]
-            outs[i][t : t + h, lf : lf + w][inside] = np.asarray(to_pil(new(k, (h, w))))[inside]
-        return [Image.fromarray(o) for o in outs]
+            inside = Image.fromarray(self.masks[i][t : t + h, lf : lf + w])  # mode "1": pasted where set, as is
+            outs[i].paste(to_pil(new(k, (h, w))), (lf, t), inside)
+        return outs
