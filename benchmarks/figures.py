@@ -67,7 +67,7 @@ def labelled(images: list, labels: list[str], pad: int = 6) -> Image.Image:
     return canvas
 
 
-def photos(robust, out: Path, name: str = "photos.png"):
+def photos(robust) -> Image.Image:
     """Inpainting and super-resolution on a real photo, at the photo's own size."""
     cat = synth.load_image(ROOT / "examples" / "photos" / "chelsea.jpg")
     mask = Image.new("L", cat.size, 0)
@@ -90,7 +90,7 @@ def photos(robust, out: Path, name: str = "photos.png"):
     canvas = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + 8), "white")
     canvas.paste(rows[0], (0, 0))
     canvas.paste(rows[1], (0, rows[0].height + 8))
-    canvas.save(out / name)
+    return canvas
 
 
 TEN_CLASSES = ["goldfish", "king penguin", "golden retriever", "tabby", "monarch", "ladybug", "school bus", "orange"]
@@ -113,13 +113,9 @@ def imagenet_classes(robust, standard, out: Path, n: int = 3):
         images = [im for row in rows for im in row[col : col + n]]
         judged = synth.tasks.predict(standard, torch.cat([synth.images.to_tensor(im) for im in images]))
         print(f"{what}: the standard judge agrees with the class for {(judged == wanted).float().mean():.0%}")
-    photos(synth.load_model("cifar10-resnet20-l2-eps0.5"), out, "photos_cifar10.png")
-    photos(robust, out, "photos_tiny_imagenet.png")
-    a, b = Image.open(out / "photos_cifar10.png"), Image.open(out / "photos_tiny_imagenet.png")
-    both = labelled([a, b], ["CIFAR-10 model (32 px, 10 classes)", "64 px model (200 ImageNet classes)"], pad=16)
-    both.save(out / "photos_models.png")
-    for p in (out / "photos_cifar10.png", out / "photos_tiny_imagenet.png"):
-        p.unlink()
+    both = [photos(synth.load_model("cifar10-resnet20-l2-eps0.5")), photos(robust)]
+    labels = ["CIFAR-10 model (32 px, 10 classes)", "64 px model (200 ImageNet classes)"]
+    labelled(both, labels, pad=16).save(out / "photos_models.png")
 
 
 def horse2zebra(robust, standard, data: Path, out: Path, n: int = 8, preset: str = "ours"):
@@ -153,7 +149,7 @@ def main():
         if args.only == "horse2zebra":
             return horse2zebra(robust, standard, Path(args.data), out)
         return imagenet_classes(robust, standard, out)
-    photos(robust, out)
+    photos(robust).save(out / "photos.png")
     if args.only:
         return
     standard = synth.load_model(synth.standard_twin(robust))

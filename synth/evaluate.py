@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .images import list_images, load_image, resize, to_pil, to_tensor
-from .models import ModelLoadError, load_model, standard_twin
+from .models import ModelLoadError, load_model, standard_twin, wordnet_names
 from .pgd import autocast_for, pgd
 from .starts import downsample, mean_fill, smooth_fill, upsample
 from .tasks import generate, inpaint, super_resolve, translate
@@ -154,11 +154,8 @@ def _class_folders(root: Path, model) -> list[tuple[Path, int]]:
 def _wordnet_names(split_folder: Path) -> dict[str, list[str]]:
     """wnid -> its names, from a classes.tsv (wnid TAB names, the Tiny ImageNet layout) beside the split or above
     it; {} without one."""
-    for tsv in (split_folder / "classes.tsv", split_folder.parent / "classes.tsv"):
-        if tsv.is_file():
-            rows = (line.split("\t", 1) for line in tsv.read_text(encoding="utf-8").splitlines())
-            return {r[0].strip(): [s.strip() for s in r[1].split(",")] for r in rows if len(r) == 2}
-    return {}
+    names = wordnet_names(split_folder) or wordnet_names(split_folder.parent)
+    return {wnid: [s.strip() for s in synonyms.split(",")] for wnid, synonyms in names.items()}
 
 
 def _class_of(model, folder: str, synonyms) -> int:

@@ -137,6 +137,16 @@ def imagenet_classes() -> list[str]:
     return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+def wordnet_names(folder: str | Path) -> dict[str, str]:
+    """wnid -> its WordNet names ('goldfish, Carassius auratus') from `folder`/classes.tsv (wnid TAB names, the
+    Tiny ImageNet layout); {} when there is none."""
+    path = Path(folder) / "classes.tsv"
+    if not path.is_file():
+        return {}
+    rows = [line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r[0].strip(): r[1].strip() for r in rows if len(r) == 2}
+
+
 class RobustModel(
     nn.Module,
     PyTorchModelHubMixin,

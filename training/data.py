@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets, transforms
 from torchvision.transforms.functional import pil_to_tensor
 
-from synth.models import imagenet_classes
+from synth.models import imagenet_classes, wordnet_names
 
 RESTRICTED_IMAGENET_RANGES = [
     (151, 268),
@@ -186,11 +186,10 @@ def imagenet_transforms(size: int = 224):
 
 def read_wnid_names(folder: str | Path) -> dict[str, str]:
     """wnid -> its WordNet names ('goldfish, Carassius auratus') from the folder's classes.tsv."""
-    path = Path(folder) / "classes.tsv"
-    if not path.is_file():
+    names = wordnet_names(folder)
+    if not names:
         raise DataError(f"{folder!r}: no classes.tsv (wnid TAB names, one class a line)")
-    rows = [line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {r[0].strip(): r[1].strip() for r in rows if len(r) == 2}
+    return names
 
 
 def imagenet_indices(names: dict[str, str]) -> dict[str, int]:
