@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 import synth
+import synth.tasks
 from synth.models import RobustModel
 
 PHOTO = ROOT / "examples" / "photos" / "chelsea.jpg"
@@ -82,7 +83,10 @@ def main():
     )
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--max-sr", type=float, default=0.3, help="largest super-resolution output (MP) in the table")
+    ap.add_argument("--tile-batch", type=int, help="synth.tasks.TILE_BATCH_PIXELS, in 32x32 tiles (default 512)")
     args = ap.parse_args()
+    if args.tile_batch:
+        synth.tasks.TILE_BATCH_PIXELS = args.tile_batch * 32 * 32
     models = {
         "embedded": lambda: synth.load_model(),
         "tiny-imagenet": lambda: synth.load_model("tiny-imagenet-resnet18-half-l2-eps1"),

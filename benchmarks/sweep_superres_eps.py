@@ -1,11 +1,14 @@
-"""How the super-resolution eps trades PSNR for recognisability, on test images the README's Results do not use.
+"""How the super-resolution eps and step count trade PSNR for recognisability, on test images the README's Results
+do not use.
 
     python benchmarks/sweep_superres_eps.py --data PATH [--n 100 --offset 100] [--eps 0.75 0.8 0.85 0.9 1.0]
+    python benchmarks/sweep_superres_eps.py --data PATH --eps 0.85 --steps 20 14 10 8 6
 
-The 'ours' preset's eps (0.85 at 32 px, i.e. 5.95 at 224 px) was chosen with this on test images 100..199 of
-each class, which are disjoint from the first 50 per class that `python -m synth.evaluate` reports on. Prints,
-per eps (step = eps/5, the preset's 20 decaying steps, start and constraint), PSNR and the judge's (standard
-twin's) recognition of the true class, each against bicubic: `synth.evaluate.eval_superres` with eps overrides.
+The 'ours' preset's eps (0.85 at 32 px, i.e. 5.95 at 224 px) and its 8 steps were chosen with this on test images
+100..199 of each class, which are disjoint from the first 50 per class that `python -m synth.evaluate` reports on.
+Prints, per eps and step count (linearly decaying steps that cover two eps, step = 4 eps / steps; the preset's
+start and constraint), PSNR and the judge's (standard twin's) recognition of the true class, each against bicubic:
+`synth.evaluate.eval_superres` with overrides.
 """
 
 import argparse
@@ -26,20 +29,21 @@ def main():
     ap.add_argument("--offset", type=int, default=100, help="skip this many images per class first")
     ap.add_argument("--factor", type=int, default=4)
     ap.add_argument("--eps", type=float, nargs="+", default=[0.75, 0.8, 0.85, 0.9, 0.95, 1.0])
+    ap.add_argument("--steps", type=int, nargs="+", default=[8])
     args = ap.parse_args()
     model = synth.load_model()
     judge = synth.load_model(standard_twin(model))
     data = load_test_set(args.data, model, args.n, offset=args.offset)
     print(f"{len(data[1])} test images ({args.offset}..{args.offset + args.n - 1} per class), x{args.factor}\n")
-    print("| eps (32 px) | PSNR (dB) | vs bicubic | judge recognises | vs bicubic (points) |")
-    print("|---|---|---|---|---|")
-    for eps in args.eps:
-        rows = eval_superres(model, judge, data, (args.factor,), ("ours",), eps=eps, step_size=eps / 5)
-        rows = rows[f"x{args.factor}"]
+    print("| eps (32 px) | steps | PSNR (dB) | vs bicubic | judge recognises | vs bicubic (points) |")
+    print("|---|---|---|---|---|---|")
+    for eps, steps in [(e, n) for e in args.eps for n in args.steps]:
+        kw = dict(eps=eps, step_size=4 * eps / steps, steps=steps)
+        rows = eval_superres(model, judge, data, (args.factor,), ("ours",), **kw)[f"x{args.factor}"]
         b, o = rows["bicubic"], rows["synth.super_resolve, preset=ours"]
         p, a = o["psnr"], 100 * o["judge_accuracy"]
         print(
-            f"| {eps:g} | {p:.2f} | {p - b['psnr']:+.2f} | {a:.1f}% | {a - 100 * b['judge_accuracy']:+.1f} |",
+            f"| {eps:g} | {steps} | {p:.2f} | {p - b['psnr']:+.2f} | {a:.1f}% | {a - 100 * b['judge_accuracy']:+.1f} |",
             flush=True,
         )
 

@@ -324,7 +324,7 @@ def robust_accuracy(model, batches, eps: float, steps: int = 20, precision: str 
     start: the robustness library's evaluation convention). `batches` yields (x, y)."""
     clean = robust = n = 0
     for x, y in batches:
-        with torch.no_grad(), autocast_for(x, precision):
+        with torch.no_grad(), autocast_for(x.device, precision):
             clean += int((model.logits(x).argmax(1) == y).sum())
         if eps > 0:
             x_adv = pgd(
@@ -337,7 +337,7 @@ def robust_accuracy(model, batches, eps: float, steps: int = 20, precision: str 
                 norm=norm,
                 precision=precision,
             )
-            with torch.no_grad(), autocast_for(x, precision):
+            with torch.no_grad(), autocast_for(x.device, precision):
                 robust += int((model.logits(x_adv).argmax(1) == y).sum())
         n += len(y)
     return {"clean": clean / n, "robust": robust / n if eps > 0 else None, "n": n, "eps": eps, "steps": steps}

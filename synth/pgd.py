@@ -72,11 +72,11 @@ def uses_bf16(device: torch.device | str, precision: str = "auto") -> bool:
     return dev == "cpu" and torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX")
 
 
-def autocast_for(x: torch.Tensor, precision: str = "auto"):
-    """bf16 autocast where it pays (see `uses_bf16`); fp32 otherwise or when asked."""
-    if not uses_bf16(x.device, precision):
+def autocast_for(device: torch.device, precision: str = "auto"):
+    """bf16 autocast on `device` where it pays (see `uses_bf16`); fp32 otherwise or when asked."""
+    if not uses_bf16(device, precision):
         return contextlib.nullcontext()
-    return torch.autocast(x.device.type, dtype=torch.bfloat16)
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def _random_start(x0: torch.Tensor, eps: float, norm: str, generator) -> torch.Tensor:
@@ -90,7 +90,7 @@ def _random_start(x0: torch.Tensor, eps: float, norm: str, generator) -> torch.T
 def _loss_and_grad(loss: Loss, x: torch.Tensor, precision: str, grad: bool = True):
     """The per-example loss at x and its gradient with respect to x (None when grad=False)."""
     x = x.detach().requires_grad_(grad)
-    with torch.set_grad_enabled(grad), autocast_for(x, precision):
+    with torch.set_grad_enabled(grad), autocast_for(x.device, precision):
         ell = loss(x)
     ell = ell.float()
     if ell.shape != (x.shape[0],):

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .images import check_mask, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
+from .images import check_mask, load_image, read_mask, resize, resize_mask, to_pil, to_tensor
 
 
 def as_list(x) -> tuple[list, bool]:
@@ -133,13 +133,19 @@ class Crops:
     def __init__(self, images: list, masks: list, size: int, allow_full: bool = False):
         if len(masks) != len(images):
             raise ValueError(f"{len(masks)} masks for {len(images)} images")
-        self.photos, self.masks, self.boxes = [], [], []  # boxes: (photo, top, left, height, width) per row
+        self.photos, self.owned, self.masks, self.boxes = (
+            [],
+            [],
+            [],
+            [],
+        )  # boxes: (photo, top, left, height, width) per row
         for i, (image, mask) in enumerate(zip(images, masks)):
             img = load_image(image)
-            m = load_mask(mask, img.size)
+            m = read_mask(mask, img.size)
             check_mask(m, allow_full=allow_full)
             self.photos.append(img)  # kept as PIL: crops and pastes touch the boxes only, never the whole photo
-            self.masks.append(m[0, 0].numpy() > 0)
+            self.owned.append(img is not image)  # read from a file or converted: pasted into, not copied
+            self.masks.append(m)
             h, w = self.masks[i].shape
             squares = crop_boxes(self.masks[i], size)
             squares = [(0, 0, h, w)] if squares is None else squares.tolist()  # None: the whole photo
@@ -164,9 +170,11 @@ class Crops:
         return self._paste(lambda k, box: _with_change(self._crop(k), self.batch[k : k + 1], result[k : k + 1]))
 
     def _paste(self, new) -> list:
-        """Copies of the photos with new(k, (h, w)) (1,3,h,w) written into row k's box where the mask is set."""
-        outs = [p.copy() for p in self.photos]
-        for k, (i, t, lf, h, w) in enumerate(self.boxes):
+        """The photos with new(k, (h, w)) (1,3,h,w) written into row k's box where the mask is set. All rows are
+        made before any is pasted, so a photo of ours (not the caller's: `owned`) is written in place, not copied."""
+        pieces = [to_pil(new(k, (h, w))) for k, (_, _, _, h, w) in enumerate(self.boxes)]
+        outs = [p if owned else p.copy() for p, owned in zip(self.photos, self.owned)]
+        for piece, (i, t, lf, h, w) in zip(pieces, self.boxes):
             inside = Image.fromarray(self.masks[i][t : t + h, lf : lf + w])  # mode "1": pasted where set, as is
-            outs[i].paste(to_pil(new(k, (h, w))), (lf, t), inside)
+            outs[i].paste(piece, (lf, t), inside)
         return outs

@@ -83,7 +83,7 @@ AT_224 = {  # task -> preset -> Settings, for 224 px models
     "generate": _presets(S(40.0, 1.0, 60), 30),
     "inpaint": _presets(S(21.6, 0.1, 720), 100, ours=S(7.0, 1.4, 20, "linear")),
     "translate": _presets(S(80.0, 0.5, 200), 60),
-    "super_resolve": _presets(S(8.0, 1.0, 40), 20, ours=S(5.95, 1.19, 20, "linear")),  # x8 and other factors
+    "super_resolve": _presets(S(8.0, 1.0, 40), 20, ours=S(5.95, 2.975, 8, "linear")),  # x8 and other factors
     "sketch_to_image": _presets(S(40.0, 1.0, 60), 30),
     "paint_features": _presets(S(70.0, 1.0, 140), 60),
     "visualize": _presets(S(40.0, 1.0, 60), 30),

@@ -17,7 +17,7 @@ import torch
 from .images import MAX_OUTPUT_PIXELS, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
 from .objectives import class_loss, masked_fidelity
 from .objectives import feature as feature_objective
-from .pgd import keep_outside, pgd, uses_bf16
+from .pgd import Step, autocast_for, keep_outside, pgd, uses_bf16
 from .photos import Crops, as_list, load_batch, one_or_many, paste_residual
 from .presets import Settings, recipe, settings, whole_number
 from .seeds import seeds_for
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------------------------- shared parts
+# Thousands of tiles (super-resolution of a photo on a 32 px model) are worked in batches of about this many
+# model-input pixels: a batch whose activations outgrow the CPU's cache is slower per image (bench_photos.py).
+TILE_BATCH_PIXELS = 512 * 32 * 32
+
+
 def _device(model):
     return next(model.parameters()).device
 
@@ -44,32 +49,46 @@ def _class_indices(model, label, n: int) -> torch.Tensor:
     return torch.tensor([model.class_index(lab) for lab in labels])
 
 
-def _labels(model, label, x: torch.Tensor, photo_of: torch.Tensor | None = None) -> torch.Tensor:
+def _labels(model, label, x: torch.Tensor, photo_of: torch.Tensor | None = None, precision="auto") -> torch.Tensor:
     """Class indices for the batch x: `label`, or the model's prediction when it is None. `photo_of`: each row's
     photo, when a photo gives several rows (crops), so that a label per photo holds for all its rows."""
     if label is None:
-        return predict(model, x)
+        return predict(model, x, precision)
     if photo_of is None:
         return _class_indices(model, label, len(x))
     return _class_indices(model, label, int(photo_of.max()) + 1)[photo_of]
 
 
 @torch.no_grad()
-def predict(model, x: torch.Tensor) -> torch.Tensor:
-    return model.logits(x.to(_device(model))).argmax(1).cpu()
+def predict(model, x: torch.Tensor, precision="auto") -> torch.Tensor:
+    """The class each row of x is predicted, by the copy of the model that PGD then runs on (`optimise`), in
+    batches of about TILE_BATCH_PIXELS."""
+    net, dev = _synthesis_copy(model, precision), _device(model)
+    rows = max(1, TILE_BATCH_PIXELS // (x.shape[-2] * x.shape[-1]))
+    with autocast_for(dev, precision):
+        return torch.cat([net.logits(_on(part, dev)).argmax(1).cpu() for part in x.split(rows)])
+
+
+def _synthesis_copy(model, precision):
+    """What tasks run the model as: its synthesis copy (BatchNorm folded; bf16 weights where PGD runs in bf16),
+    or the model itself while it is training."""
+    if model.training:
+        return model
+    return model.for_synthesis(torch.bfloat16 if uses_bf16(_device(model), precision) else torch.float32)
+
+
+def _on(x: torch.Tensor, dev) -> torch.Tensor:
+    return x.to(dev).contiguous(memory_format=torch.channels_last)
 
 
 def optimise(model, objective, x0: torch.Tensor, s: Settings, *, precision="auto", callback=None, **pgd_options):
-    """`pgd` on `objective(model, x)` from x0 with settings `s`, on the model's synthesis copy (BatchNorm folded;
-    bf16 weights under bf16 autocast) and device; the result on the CPU."""
-    dev = _device(model)
-    if not model.training:
-        model = model.for_synthesis(torch.bfloat16 if uses_bf16(dev, precision) else torch.float32)
-    x0 = x0.to(dev).contiguous(memory_format=torch.channels_last)
+    """`pgd` on `objective(model, x)` from x0 with settings `s`, on the model's synthesis copy and device; the
+    result on the CPU."""
+    net = _synthesis_copy(model, precision)
     pgd_options.setdefault("use_best", True)
     out = pgd(
-        lambda x: objective(model, x),
-        x0,
+        lambda x: objective(net, x),
+        _on(x0, _device(model)),
         eps=s.eps,
         step_size=s.step_size,
         steps=s.steps,
@@ -156,7 +175,7 @@ def inpaint(
     r = recipe("inpaint", preset, fill=fill, hard=hard)
     s = settings(model, "inpaint", preset, **overrides)
     x0 = smooth_fill(x, m) if r["fill"] == "smooth" else mean_fill(x, m)
-    objective = class_loss(_labels(model, label, x0, crops.photo_of), fake_relu=True)
+    objective = class_loss(_labels(model, label, x0, crops.photo_of, precision), fake_relu=True)
     dev = _device(model)
     ref, m_dev = x0.to(dev), m.to(dev)
     constraints = []
@@ -174,7 +193,9 @@ def _toward_class(model, task: str, image, label, preset, precision, callback, o
     images, batched = as_list(image)
     originals, x = load_batch(images, model.input_size)
     s = settings(model, task, preset, **overrides)
-    result = optimise(model, class_loss(_labels(model, label, x)), x, s, precision=precision, callback=callback)
+    result = optimise(
+        model, class_loss(_labels(model, label, x, precision=precision)), x, s, precision=precision, callback=callback
+    )
     return one_or_many(paste_residual(originals, x, result), batched)
 
 
@@ -220,7 +241,13 @@ def visualize(
             callback(step)
 
     result = optimise(
-        model, class_loss(_labels(model, target, x)), x, s, use_best=False, precision=precision, callback=snapshot
+        model,
+        class_loss(_labels(model, target, x, precision=precision)),
+        x,
+        s,
+        use_best=False,
+        precision=precision,
+        callback=snapshot,
     )
     strip = [shots[0]] + [shots[i] for i in at] + [result] if frames > 1 else [result]
     return one_or_many([[to_pil(f[k]) for f in strip] for k in range(len(x))], batched)
@@ -271,15 +298,28 @@ def _super_resolve_same_size(model, smalls, factor, label, r, s, precision, call
     size, side = up.shape[-2:], model.input_size
     fits = size[0] == size[1] <= side  # resized to the model's input: one tile, no seams to hide
     boxes = None if fits else tile_boxes(*size, side)
-    x = resize(up, side) if fits else cut(up, boxes, side)  # all tiles of all images: one batch
+    x = resize(up, side) if fits else cut(up, boxes, side)  # all tiles of all images
     whole = fits and size[0] == side  # the model sees the whole image at its own size
     constraints = [consistent_with(small.to(_device(model)), factor)] if r["consistent"] and whole else []
-    objective = class_loss(_labels(model, label, x))  # per tile: the model's prediction unless a label is given
-    result = optimise(model, objective, x, s, constraints=constraints, precision=precision, callback=callback)
+    labels = _labels(model, label, x, precision=precision)  # per tile: the model's prediction unless a label is given
+    parts = [x] if fits else x.split(max(1, TILE_BATCH_PIXELS // side**2))  # tiles are independent problems
+    result = torch.cat(
+        [
+            optimise(model, class_loss(y), part, s, constraints=constraints, precision=precision, callback=cb)
+            for part, y, cb in zip(parts, labels.split(len(parts[0])), _per_part(callback, len(parts)))
+        ]
+    )
     out = resize(result, size) if fits else blend(result, boxes, size)
     if r["consistent"] and not whole:  # tiled or resized: project the whole image once, at the end
         out = consistent_with(small, factor)(out)
     return list(out.split(1))
+
+
+def _per_part(callback, n: int) -> list:
+    """Callbacks for n PGD runs one after another that report them to `callback` as one run of n times the steps."""
+    if callback is None:
+        return [None] * n
+    return [lambda st, k=k: callback(Step(k * st.steps + st.i, n * st.steps, st.x, st.loss)) for k in range(n)]
 
 
 def paint_features(

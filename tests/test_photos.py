@@ -96,6 +96,16 @@ def test_only_masked_pixels_change(tiny, task, boxes, starts):
     assert len(starts) == 1 and starts[0].shape == (len(boxes), 3, 32, 32)  # every region in one PGD batch
 
 
+def test_the_callers_photo_is_not_written_to(tiny, tmp_path):
+    photo, mask = noise(300, 400), holes(300, 400, (100, 200, 130, 230))
+    before = photo.tobytes()
+    photo.save(tmp_path / "p.png")
+    from_pil = synth.paint_features(tiny, photo, mask, feature=3, **FAST)
+    from_file = synth.paint_features(tiny, tmp_path / "p.png", mask, feature=3, **FAST)  # read here: pasted in place
+    assert photo.tobytes() == before and from_pil is not photo
+    assert from_file.tobytes() == from_pil.tobytes()
+
+
 def test_all_crops_of_all_photos_are_one_batch_with_a_label_per_photo(tiny, starts):
     photos = [noise(300, 400), noise(48, 64, seed=1)]
     masks = [holes(300, 400, (10, 10, 20, 20), (250, 350, 260, 360)), holes(48, 64, (10, 20, 30, 40))]

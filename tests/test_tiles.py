@@ -118,3 +118,20 @@ def test_super_resolve_small_outputs_keep_one_tile(tiny, monkeypatch):
     assert out.size == (24, 16)
     assert (F.avg_pool2d(to_tensor(out), 4) - to_tensor(flat)).abs().max() < 1.5 / 255
     assert calls == [1, 0, 0]
+
+
+def test_many_tiles_are_worked_in_batches_with_the_same_result(tiny, monkeypatch):
+    small = Image.frombytes("RGB", (20, 12), bytes(range(256)) * 3)  # 6 tiles of 32
+    one = synth.super_resolve(tiny, small, factor=4, steps=3, precision="fp32")
+    monkeypatch.setattr(synth.tasks, "TILE_BATCH_PIXELS", 4 * S * S)  # 4 tiles a batch: batches of 4 and 2
+    sizes, progress = [], []
+    optimise = synth.tasks.optimise
+    monkeypatch.setattr(
+        synth.tasks, "optimise", lambda m, o, x0, s, **kw: sizes.append(len(x0)) or optimise(m, o, x0, s, **kw)
+    )
+    parts = synth.super_resolve(
+        tiny, small, factor=4, steps=3, precision="fp32", callback=lambda st: progress.append((st.i, st.steps))
+    )
+    assert sizes == [4, 2]
+    assert progress == [(i, 6) for i in range(1, 7)]  # one progress bar over both batches
+    assert (to_tensor(parts) - to_tensor(one)).abs().max() <= 1 / 255  # tiles are independent problems

@@ -450,7 +450,7 @@ def train_epoch(ddp, opt, batches, g, cfg: Config, env: Env, epoch: int, steps_p
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, epoch + i / steps_per_epoch)
         x_adv = attack(model, x, y, cfg, g)
-        with autocast_for(x, cfg.precision):
+        with autocast_for(x.device, cfg.precision):
             logits = ddp(x_adv)
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
