@@ -49,7 +49,7 @@ def _class_indices(model, label, n: int) -> torch.Tensor:
     return torch.tensor([model.class_index(lab) for lab in labels])
 
 
-def _labels(model, label, x: torch.Tensor, photo_of: torch.Tensor | None = None, precision="auto") -> torch.Tensor:
+def _labels(model, label, x: torch.Tensor, precision="auto", photo_of: torch.Tensor | None = None) -> torch.Tensor:
     """Class indices for the batch x: `label`, or the model's prediction when it is None. `photo_of`: each row's
     photo, when a photo gives several rows (crops), so that a label per photo holds for all its rows."""
     if label is None:
@@ -175,7 +175,7 @@ def inpaint(
     r = recipe("inpaint", preset, fill=fill, hard=hard)
     s = settings(model, "inpaint", preset, **overrides)
     x0 = smooth_fill(x, m) if r["fill"] == "smooth" else mean_fill(x, m)
-    objective = class_loss(_labels(model, label, x0, crops.photo_of, precision), fake_relu=True)
+    objective = class_loss(_labels(model, label, x0, precision, crops.photo_of), fake_relu=True)
     dev = _device(model)
     ref, m_dev = x0.to(dev), m.to(dev)
     constraints = []
@@ -194,7 +194,7 @@ def _toward_class(model, task: str, image, label, preset, precision, callback, o
     originals, x = load_batch(images, model.input_size)
     s = settings(model, task, preset, **overrides)
     result = optimise(
-        model, class_loss(_labels(model, label, x, precision=precision)), x, s, precision=precision, callback=callback
+        model, class_loss(_labels(model, label, x, precision)), x, s, precision=precision, callback=callback
     )
     return one_or_many(paste_residual(originals, x, result), batched)
 
@@ -240,15 +240,8 @@ def visualize(
         if callback:
             callback(step)
 
-    result = optimise(
-        model,
-        class_loss(_labels(model, target, x, precision=precision)),
-        x,
-        s,
-        use_best=False,
-        precision=precision,
-        callback=snapshot,
-    )
+    objective = class_loss(_labels(model, target, x, precision))
+    result = optimise(model, objective, x, s, use_best=False, precision=precision, callback=snapshot)
     strip = [shots[0]] + [shots[i] for i in at] + [result] if frames > 1 else [result]
     return one_or_many([[to_pil(f[k]) for f in strip] for k in range(len(x))], batched)
 
@@ -270,7 +263,8 @@ def super_resolve(
 
     ours: start from back-projected bicubic (`start`) and keep the result consistent with the input: it
     area-downsamples back to it (`consistent`). paper: a nearest-neighbour start, unconstrained. Images of one
-    size are one batch; outputs larger than the model's input are worked in tiles of it (labels per tile)."""
+    size are one batch; outputs larger than the model's input are worked in tiles of it (labels per tile), in
+    batches of about TILE_BATCH_PIXELS."""
     factor = whole_number(factor, "factor", 2, 16)
     r = recipe("super_resolve", preset, start=start, consistent=consistent)
     s = settings(model, "super_resolve", preset, factor=factor, **overrides)
@@ -301,7 +295,7 @@ def _super_resolve_same_size(model, smalls, factor, label, r, s, precision, call
     x = resize(up, side) if fits else cut(up, boxes, side)  # all tiles of all images
     whole = fits and size[0] == side  # the model sees the whole image at its own size
     constraints = [consistent_with(small.to(_device(model)), factor)] if r["consistent"] and whole else []
-    labels = _labels(model, label, x, precision=precision)  # per tile: the model's prediction unless a label is given
+    labels = _labels(model, label, x, precision)  # per tile: the model's prediction unless a label is given
     parts = [x] if fits else x.split(max(1, TILE_BATCH_PIXELS // side**2))  # tiles are independent problems
     result = torch.cat(
         [

@@ -1,12 +1,12 @@
 """Overlapping tiles for images larger than the model's input (super-resolution's outputs).
 
 Tiles pushed by PGD one by one differ, so tiles that merely abut show their grid as seams. Here neighbouring
-tiles share `overlap` pixels (a tenth of a tile, at least 8 px, by default); each tile's result is weighted by a window that ramps
-down (raised cosine) over the pixels it shares with a neighbour, and the sum is divided by the summed weights,
-so every output pixel is a smooth blend of the tiles that cover it. Windows are never zero and are not faded
-at the image's border, where no neighbour takes over.
+tiles share `overlap` pixels (a tenth of a tile, at least 8 px, by default); each tile's result is weighted by a
+window that ramps down (raised cosine) over the pixels it shares with a neighbour, and the sum is divided by the
+summed weights, so every output pixel is a smooth blend of the tiles that cover it. Windows are never zero and
+are not faded at the image's border, where no neighbour takes over.
 
-Tiles of all the images of one size are one batch, image-major: (B * len(boxes), C, s, s).
+Tiles of all the images of one size are cut as one batch, image-major: (B * len(boxes), C, s, s).
 """
 
 from __future__ import annotations

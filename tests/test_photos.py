@@ -112,7 +112,7 @@ def test_all_crops_of_all_photos_are_one_batch_with_a_label_per_photo(tiny, star
     outs = synth.inpaint(tiny, photos, masks, label=["cat", "dog"], **FAST)
     assert [o.size for o in outs] == [(400, 300), (64, 48)] and starts[0].shape[0] == 3
     rows = torch.tensor([0, 0, 1])
-    assert synth.tasks._labels(tiny, ["cat", "dog"], starts[0], rows).tolist() == [3, 3, 5]
+    assert synth.tasks._labels(tiny, ["cat", "dog"], starts[0], photo_of=rows).tolist() == [3, 3, 5]
 
 
 def test_scattered_specks_are_bounded(tiny, starts):
