@@ -132,44 +132,22 @@ def horse2zebra(robust, standard, data: Path, out: Path, n: int = 8, preset: str
     grid(rows, labels, cell=128, left=120).save(out / "horse2zebra.png")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--out", default=str(ROOT / "docs"))
-    ap.add_argument("--n", type=int, default=3)
-    ap.add_argument("--only", choices=["photos", "imagenet-classes", "horse2zebra"], default=None)
-    ap.add_argument("--data", default=None, help="--only horse2zebra: the horse2zebra folder (testA/, testB/)")
-    args = ap.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    default = {"imagenet-classes": TINY_IMAGENET, "horse2zebra": HORSE2ZEBRA}.get(args.only)
-    robust = synth.load_model(args.model or default)
-    if args.only in ("imagenet-classes", "horse2zebra"):
-        standard = synth.load_model(synth.standard_twin(robust))
-        if args.only == "horse2zebra":
-            return horse2zebra(robust, standard, Path(args.data), out)
-        return imagenet_classes(robust, standard, out)
-    photos(robust).save(out / "photos.png")
-    if args.only:
-        return
-    standard = synth.load_model(synth.standard_twin(robust))
-    # the standard model has no seed bank of its own: give it the robust model's, so only the gradients differ
-    standard.seed_bank = robust.seed_bank
-
-    rows, labels = [], []
+def generation(robust, standard, n: int) -> Image.Image:
+    """Per class: n seeds, the robust model's samples from them (ours, paper), the standard twin's (paper)."""
+    rows = []
     gap = Image.new("RGB", (8, 8), "white")
-    for k, name in enumerate(robust.class_names):
-        ours, seeds = synth.generate(robust, label=k, n=args.n, seed=k, return_seeds=True)
-        paper = synth.generate(robust, label=k, n=args.n, seed=k, preset="paper")
-        std = synth.generate(standard, label=k, n=args.n, seed=k, preset="paper")
+    for k in range(len(robust.class_names)):
+        ours, seeds = synth.generate(robust, label=k, n=n, seed=k, return_seeds=True)
+        paper = synth.generate(robust, label=k, n=n, seed=k, preset="paper")
+        std = synth.generate(standard, label=k, n=n, seed=k, preset="paper")
         rows.append(seeds + [gap] + ours + [gap] + paper + [gap] + std)
-        labels.append(name)
-    n = args.n
     header = [f"seed {i}" for i in range(n)] + [""] + [f"ours {i}" for i in range(n)] + [""]
     header += [f"paper {i}" for i in range(n)] + [""] + [f"standard {i}" for i in range(n)]
-    grid(rows, labels, header).save(out / "generate.png")
+    return grid(rows, robust.class_names, header)
 
-    # super-resolution and inpainting on test images: one per class
+
+def test_images(robust) -> tuple[Image.Image, Image.Image]:
+    """Super-resolution x4 and inpainting (paper vs ours, with their starts) of one test image per class."""
     x, _ = load_test_set(ROOT / "tests" / "data" / "cifar10_samples", robust, per_class=1)
     small = quantize(downsample(x, 4))
     smalls = [to_pil(t) for t in small]
@@ -179,8 +157,7 @@ def main():
         [to_pil(n), to_pil(b), p, o, to_pil(t)]
         for n, b, p, o, t in zip(upsample(small, 4, "nearest"), upsample(small, 4, "bicubic"), paper, ours, x)
     ]
-    header = ["input (8px)", "bicubic", "paper", "ours", "original"]
-    grid(rows, robust.class_names, header).save(out / "superres.png")
+    superres = grid(rows, robust.class_names, ["input (8px)", "bicubic", "paper", "ours", "original"])
 
     m = square_masks(len(x), robust.input_size, 0.1, seed=0)
     masks = [to_pil(mi.expand(3, -1, -1)) for mi in m]
@@ -193,8 +170,11 @@ def main():
         for t, mk, mf, p, sf, o in zip(x, masked, mean_fill(x, m), paper, smooth_fill(x, m), ours)
     ]
     header = ["original", "masked", "mean fill", "paper", "smooth fill", "ours"]
-    grid(rows, robust.class_names, header).save(out / "inpainting.png")
+    return superres, grid(rows, robust.class_names, header)
 
+
+def tasks(robust, standard) -> Image.Image:
+    """Every task on the shipped examples: robust model, and the standard twin beside it."""
     ex = ROOT / "examples"
     cat = Image.open(ex / "cat.png").convert("RGB")
     mask = Image.new("L", cat.size, 0)
@@ -218,8 +198,37 @@ def main():
         ],
         synth.visualize(robust, cat, target="frog"),
     ]
-    labels = ["inpaint", "super-res x4", "cat -> dog", "sketch: car", "cat -> frog"]
-    grid(rows, labels).save(out / "tasks.png")
+    return grid(rows, ["inpaint", "super-res x4", "cat -> dog", "sketch: car", "cat -> frog"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--out", default=str(ROOT / "docs"))
+    ap.add_argument("--n", type=int, default=3)
+    ap.add_argument("--only", choices=["photos", "imagenet-classes", "horse2zebra"], default=None)
+    ap.add_argument("--data", default=None, help="--only horse2zebra: the horse2zebra folder (testA/, testB/)")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    default = {"imagenet-classes": TINY_IMAGENET, "horse2zebra": HORSE2ZEBRA}.get(args.only)
+    robust = synth.load_model(args.model or default)
+    if args.only in ("imagenet-classes", "horse2zebra"):
+        standard = synth.load_model(synth.standard_twin(robust))
+        if args.only == "horse2zebra":
+            return horse2zebra(robust, standard, Path(args.data), out)
+        return imagenet_classes(robust, standard, out)
+    photos(robust).save(out / "photos.png")
+    if args.only:
+        return
+    standard = synth.load_model(synth.standard_twin(robust))
+    # the standard model has no seed bank of its own: give it the robust model's, so only the gradients differ
+    standard.seed_bank = robust.seed_bank
+    generation(robust, standard, args.n).save(out / "generate.png")
+    superres, inpainting = test_images(robust)
+    superres.save(out / "superres.png")
+    inpainting.save(out / "inpainting.png")
+    tasks(robust, standard).save(out / "tasks.png")
     print(
         "\n".join(str(out / f) for f in ("generate.png", "superres.png", "inpainting.png", "tasks.png", "photos.png"))
     )
