@@ -13,7 +13,10 @@ import argparse
 import contextvars
 import inspect
 import queue
+import tempfile
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -44,6 +47,9 @@ except ImportError:
 EXAMPLES = Path(__file__).parent / "examples"  # CIFAR-10 images and our drawings: run on the CIFAR-10 model
 EXAMPLES_MODEL = "cifar10-resnet20-l2-eps0.5"
 HUB_MODEL = "imagenet-resnet50-l2-eps3"  # the Space's model when it can be had (README: preload_from_hub)
+PREVIEW_SIDE, PREVIEWS = 768, 10  # previews while PGD runs: at most this many px long, this many a run
+FAST_PNG_PIXELS = 1_000_000  # result images larger than this are written by the app (`as_files`), not by Gradio
+RESULTS_DIR = Path(tempfile.mkdtemp(prefix="synth-results-"))
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -202,7 +208,16 @@ def check(fn, value):
 
 
 def first_resized(job, x):
-    return to_pil(x[0]).resize(job.context["size"])
+    """The first image of the PGD batch, at the photo's aspect and at most PREVIEW_SIDE px: a preview is encoded and
+    sent while PGD runs, and at a 12 MP photo's size that takes seconds each time."""
+    w, h = job.context["size"]
+    scale = min(1.0, PREVIEW_SIDE / max(w, h))
+    return to_pil(x[0]).resize((max(1, round(w * scale)), max(1, round(h * scale))))
+
+
+def whole_preview(job, x):
+    """Masked tasks preview only a photo worked whole: a batch of crops is not the photo (None: no preview)."""
+    return first_resized(job, x) if job.context["whole"] else None
 
 
 def both(job, out, std):
@@ -297,14 +312,15 @@ def inpaint_outputs():
 def prepare_inpaint(model, editor, uploaded_mask, label):
     photo, mask = editor_parts(editor, uploaded_mask)
     masked = np.where(np.asarray(mask)[..., None] > 0, 128, np.asarray(photo)).astype(np.uint8)
-    context = dict(size=photo.size, masked=Image.fromarray(masked), before=photo)
-    return Job((photo, mask), dict(label=label or None), context, images=crop_count(model, mask))
+    crops = crop_count(model, mask)
+    context = dict(size=photo.size, masked=Image.fromarray(masked), before=photo, whole=crops == 0)
+    return Job((photo, mask), dict(label=label or None), context, images=max(crops, 1))
 
 
 def crop_count(model, mask: Image.Image) -> int:
-    """Model-size images a masked task works on: one per crop around a region (synth.photos), or the whole photo."""
+    """The crops around the mask's regions a masked task works on (synth.photos); 0: it works the whole photo."""
     boxes = synth.photos.crop_boxes(np.asarray(mask) > 0, model.input_size)
-    return 1 if boxes is None else len(boxes)
+    return 0 if boxes is None else len(boxes)
 
 
 # super-resolve: its inputs, outputs and how they become a call
@@ -405,7 +421,7 @@ def prepare_paint(model, editor, uploaded_mask, feature_k):
         feature = int(feature_k)
     except (TypeError, ValueError):
         raise gr.Error(f"feature must be an integer index, got {feature_k!r}") from None
-    return Job((photo, mask), dict(feature=feature), dict(before=photo), images=crop_count(model, mask))
+    return Job((photo, mask), dict(feature=feature), dict(before=photo), images=max(crop_count(model, mask), 1))
 
 
 def do_suggest(model_name, editor, uploaded_mask):
@@ -477,7 +493,7 @@ TABS = [
         inpaint_outputs,
         prepare_inpaint,
         lambda job, out, std: (job.context["masked"], out, std),
-        preview=first_resized,
+        preview=whole_preview,
         classes={"label": True},
         slider=True,
     ),
@@ -608,7 +624,8 @@ def streamed(work, progress):
 def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, **inputs):
     """Every tab's handler: prepare the job from the tab's `inputs`, check its size, run the task with the preset
     and the Advanced overrides (None: the preset's value), then on the standard twin when asked. Yields the tab's
-    output values, or None when there is nothing new to show (every 5 steps: Stop can end the run there)."""
+    output values, or None when there is nothing new to show (every 5 steps: Stop can end the run there). A preview
+    image is drawn at most PREVIEWS times a run: each is encoded and sent while PGD runs on the same cores."""
     model = get_model(model_name)
     job = check(lambda values: tab.prepare(model, **values), inputs)
     options = dict(preset=preset or None, steps=number(steps, int), eps=number(eps), step_size=number(step_size))
@@ -622,11 +639,34 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
             if kind == "done":
                 results.append(value)
             elif value.i % 5 == 0 or value.i == value.steps:
-                preview = tab.preview and m is model and tab.show(job, tab.preview(job, value.x), None)
+                due = value.i % max(5, value.steps // PREVIEWS) == 0 or value.i == value.steps
+                image = tab.preview(job, value.x) if tab.preview and m is model and due else None
+                preview = image is not None and as_files(tab.show(job, image, None))
                 yield (*preview, gr.skip()) if preview and tab.slider else preview or None
     if len(results) == len(models):  # (fewer: stopped)
         shown = tab.show(job, results[0], results[1] if twin else None)
-        yield (*shown, (job.context["before"], results[0])) if tab.slider else shown
+        yield as_files((*shown, (job.context["before"], results[0])) if tab.slider else shown)
+
+
+def as_files(values):
+    """`values` with every PIL image over FAST_PNG_PIXELS replaced by the path of a PNG the app writes at zlib level 1,
+    once per image (the result also stands in the before/after slider): Gradio would write each at the default
+    level, once per output it stands in, 2.2 s per 12 MP photo against 0.6 (`benchmarks/bench_app.py`). Lossless
+    either way. Files older than an hour are removed as new ones are written."""
+    written = {}
+
+    def walk(v):
+        if isinstance(v, Image.Image) and v.width * v.height > FAST_PNG_PIXELS:
+            if id(v) not in written:
+                written[id(v)] = str(RESULTS_DIR / f"{uuid.uuid4().hex}.png")
+                v.save(written[id(v)], compress_level=1)
+            return written[id(v)]
+        return type(v)(walk(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+    for old in RESULTS_DIR.glob("*.png"):
+        if time.time() - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
+    return walk(values)
 
 
 def check_work(tab: Tab, model, job: Job, options: dict, n_models: int):

@@ -66,6 +66,28 @@ def test_inpaint_with_uploaded_mask(client, files):
     assert np.array_equal(np.asarray(Image.open(after)), np.asarray(Image.open(out)))
 
 
+def test_a_large_photo_comes_back_lossless_and_written_once(client, tmp_path):
+    rng = np.random.default_rng(1)
+    photo = Image.fromarray((rng.random((1000, 1100, 3)) * 255).astype("uint8"))  # 1.1 MP: the app writes its PNGs
+    photo.save(tmp_path / "big.png")
+    mask = Image.new("L", photo.size)
+    mask.paste(255, (500, 400, 560, 460))
+    mask.save(tmp_path / "mask.png")
+    _, out, _, (before, after) = client.predict(
+        editor=editor(tmp_path / "big.png"),
+        uploaded_mask=handle_file(str(tmp_path / "mask.png")),
+        steps=2,
+        api_name="/inpaint",
+    )
+    a, p = np.asarray(Image.open(out)), np.asarray(photo)
+    outside = np.asarray(mask) == 0
+    assert out.endswith(".png") and (a[outside] == p[outside]).all() and (a[~outside] != p[~outside]).any()
+    assert np.array_equal(np.asarray(Image.open(after)), a) and np.array_equal(np.asarray(Image.open(before)), p)
+    big = Image.new("RGB", (1200, 1000), "red")
+    paths = app.as_files((big, [(big, "caption")], Image.new("RGB", (8, 8)), "text"))
+    assert paths[0] == paths[1][0][0] and isinstance(paths[2], Image.Image) and paths[3] == "text"  # one file
+
+
 def test_translate_sketch_visualize_superres_paint(client, files):
     out, _, before_after = client.predict(
         model_name=C10, image=handle_file(str(files / "photo.png")), target="dog", steps=2, api_name="/translate"
