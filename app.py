@@ -592,8 +592,9 @@ def streamed(work, progress):
     def callback(step):
         if stop.is_set():
             raise Cancelled
-        progress((step.i, step.steps), desc="PGD steps")
-        q.put(("step", step))
+        if step.i % 5 == 0 or step.i == step.steps:  # the server's threads share the 2 cores and the GIL with PGD
+            progress((step.i, step.steps), desc="PGD steps")
+            q.put(("step", step))
 
     def work_in_thread():
         try:
@@ -638,7 +639,7 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
         for kind, value in streamed(work, progress):
             if kind == "done":
                 results.append(value)
-            elif value.i % 5 == 0 or value.i == value.steps:
+            else:
                 due = value.i % max(5, value.steps // PREVIEWS) == 0 or value.i == value.steps
                 image = tab.preview(job, value.x) if tab.preview and m is model and due else None
                 preview = image is not None and as_files(tab.show(job, image, None))
