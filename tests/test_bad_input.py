@@ -3,6 +3,7 @@ silently wrong image or a huge allocation."""
 
 import numpy as np
 import pytest
+import torch
 from conftest import blank_png
 from PIL import Image, ImageFile
 
@@ -76,3 +77,14 @@ def test_seed_out_of_range_is_a_message(tiny):
 def test_numbers_that_are_not_whole_are_named(tiny, kw):
     with pytest.raises(ValueError, match=f"{next(iter(kw))} must be a whole number"):
         synth.generate(tiny, "cat", **kw)
+
+
+def test_tensor_conversions_are_exact_and_clamp():
+    from synth.images import to_pil, to_tensor
+
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8))
+    x = to_tensor(img)
+    assert x.shape == (1, 3, 7, 9) and np.array_equal(np.asarray(to_pil(x)), np.asarray(img))
+    assert float(x[0, 1, 2, 3]) == float(np.float32(np.asarray(img)[2, 3, 1]) / np.float32(255))
+    wild = torch.tensor([-1.0, -0.001, 0.5, 0.999, 1.001, 7.0]).view(1, 3, 1, 2)
+    assert np.asarray(to_pil(wild)).ravel().tolist() == [0, 128, 255, 0, 255, 255]  # (R, G, B) per pixel
