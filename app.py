@@ -642,29 +642,30 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
             else:
                 due = value.i % max(5, value.steps // PREVIEWS) == 0 or value.i == value.steps
                 image = tab.preview(job, value.x) if tab.preview and m is model and due else None
-                preview = image is not None and as_files(tab.show(job, image, None))
+                preview = image is not None and as_files(tab.show(job, image, None), preview=True)
                 yield (*preview, gr.skip()) if preview and tab.slider else preview or None
     if len(results) == len(models):  # (fewer: stopped)
         shown = tab.show(job, results[0], results[1] if twin else None)
         yield as_files((*shown, (job.context["before"], results[0])) if tab.slider else shown)
 
 
-def as_files(values):
-    """`values` with every PIL image over FAST_PNG_PIXELS replaced by the path of a PNG the app writes at zlib level 1,
-    once per image (the result also stands in the before/after slider): Gradio would write each at the default
-    level, once per output it stands in, 2.2 s per 12 MP photo against 0.6 (`benchmarks/bench_app.py`). Lossless
-    either way. Files older than an hour are removed as new ones are written."""
+def as_files(values, preview: bool = False):
+    """`values` with PIL images replaced by the paths of files the app writes, once per image (the result also
+    stands in the before/after slider): results over FAST_PNG_PIXELS as PNGs at zlib level 1, previews as JPEGs.
+    Gradio would write each as a PNG at the default level, once per output it stands in: 2.2 s for a 12 MP photo
+    (0.6 at level 1, lossless) and 130 ms for a 768 px preview (JPEG: 1 ms), on the cores PGD is running on
+    (`benchmarks/bench_app.py`). Files older than an hour are removed as new ones are written."""
     written = {}
 
     def walk(v):
-        if isinstance(v, Image.Image) and v.width * v.height > FAST_PNG_PIXELS:
+        if isinstance(v, Image.Image) and (preview or v.width * v.height > FAST_PNG_PIXELS):
             if id(v) not in written:
-                written[id(v)] = str(RESULTS_DIR / f"{uuid.uuid4().hex}.png")
-                v.save(written[id(v)], compress_level=1)
+                written[id(v)] = str(RESULTS_DIR / f"{uuid.uuid4().hex}.{'jpg' if preview else 'png'}")
+                v.save(written[id(v)], **(dict(quality=90) if preview else dict(compress_level=1)))
             return written[id(v)]
         return type(v)(walk(x) for x in v) if isinstance(v, (list, tuple)) else v
 
-    for old in RESULTS_DIR.glob("*.png"):
+    for old in RESULTS_DIR.iterdir():
         if time.time() - old.stat().st_mtime > 3600:
             old.unlink(missing_ok=True)
     return walk(values)

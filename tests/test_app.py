@@ -86,6 +86,7 @@ def test_a_large_photo_comes_back_lossless_and_written_once(client, tmp_path):
     big = Image.new("RGB", (1200, 1000), "red")
     paths = app.as_files((big, [(big, "caption")], Image.new("RGB", (8, 8)), "text"))
     assert paths[0] == paths[1][0][0] and isinstance(paths[2], Image.Image) and paths[3] == "text"  # one file
+    assert paths[0].endswith(".png") and app.as_files([Image.new("RGB", (8, 8))], preview=True)[0].endswith(".jpg")
 
 
 def test_translate_sketch_visualize_superres_paint(client, files):
