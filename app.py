@@ -633,7 +633,7 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
     twin = twin_of(model) if compare else None
     models = [model] if twin is None else [model, twin]
     check_work(tab, model, job, options, len(models))
-    results = []
+    results, files = [], {}  # files: what as_files wrote in this run
     for m in models:
         work = lambda cb, m=m: run_task(tab.task, m, *job.args, callback=cb, **job.kwargs, **options)  # noqa: E731
         for kind, value in streamed(work, progress):
@@ -642,27 +642,29 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
             else:
                 due = value.i % max(5, value.steps // PREVIEWS) == 0 or value.i == value.steps
                 image = tab.preview(job, value.x) if tab.preview and m is model and due else None
-                preview = image is not None and as_files(tab.show(job, image, None), preview=True)
+                preview = image is not None and as_files(tab.show(job, image, None), True, files)
                 yield (*preview, gr.skip()) if preview and tab.slider else preview or None
     if len(results) == len(models):  # (fewer: stopped)
         shown = tab.show(job, results[0], results[1] if twin else None)
-        yield as_files((*shown, (job.context["before"], results[0])) if tab.slider else shown)
+        yield as_files((*shown, (job.context["before"], results[0])) if tab.slider else shown, False, files)
 
 
-def as_files(values, preview: bool = False):
+def as_files(values, preview: bool = False, written: dict | None = None):
     """`values` with PIL images replaced by the paths of files the app writes, once per image (the result also
     stands in the before/after slider): results over FAST_PNG_PIXELS as PNGs at zlib level 1, previews as JPEGs.
     Gradio would write each as a PNG at the default level, once per output it stands in: 2.2 s for a 12 MP photo
     (0.6 at level 1, lossless) and 130 ms for a 768 px preview (JPEG: 1 ms), on the cores PGD is running on
-    (`benchmarks/bench_app.py`). Files older than an hour are removed as new ones are written."""
-    written = {}
+    (`benchmarks/bench_app.py`). `written` keeps the files of one run, so that an image shown with every preview
+    (inpaint's masked input) is written once. Files older than an hour are removed as new ones are written."""
+    written = {} if written is None else written
 
     def walk(v):
         if isinstance(v, Image.Image) and (preview or v.width * v.height > FAST_PNG_PIXELS):
-            if id(v) not in written:
-                written[id(v)] = str(RESULTS_DIR / f"{uuid.uuid4().hex}.{'jpg' if preview else 'png'}")
-                v.save(written[id(v)], **(dict(quality=90) if preview else dict(compress_level=1)))
-            return written[id(v)]
+            key = id(v), preview
+            if key not in written:  # (the image is kept with its path: its id is not reused while `written` lives)
+                written[key] = v, str(RESULTS_DIR / f"{uuid.uuid4().hex}.{'jpg' if preview else 'png'}")
+                v.save(written[key][1], **(dict(quality=90) if preview else dict(compress_level=1)))
+            return written[key][1]
         return type(v)(walk(x) for x in v) if isinstance(v, (list, tuple)) else v
 
     for old in RESULTS_DIR.iterdir():

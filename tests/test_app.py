@@ -87,6 +87,10 @@ def test_a_large_photo_comes_back_lossless_and_written_once(client, tmp_path):
     paths = app.as_files((big, [(big, "caption")], Image.new("RGB", (8, 8)), "text"))
     assert paths[0] == paths[1][0][0] and isinstance(paths[2], Image.Image) and paths[3] == "text"  # one file
     assert paths[0].endswith(".png") and app.as_files([Image.new("RGB", (8, 8))], preview=True)[0].endswith(".jpg")
+    files = {}  # one run's: an image shown again is written once, and a new image never gets an old file
+    masked = Image.new("RGB", (8, 8), "blue")
+    shown = [app.as_files((masked, Image.new("RGB", (8, 8), (10 * i, 0, 0))), True, files) for i in range(20)]
+    assert len({m for m, _ in shown}) == 1 and len({p for _, p in shown}) == 20
 
 
 def test_translate_sketch_visualize_superres_paint(client, files):
