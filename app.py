@@ -655,7 +655,7 @@ def as_files(values, preview: bool = False, written: dict | None = None):
     Gradio would write each as a PNG at the default level, once per output it stands in: 2.2 s for a 12 MP photo
     (0.6 at level 1, lossless) and 130 ms for a 768 px preview (JPEG: 1 ms), on the cores PGD is running on
     (`benchmarks/bench_app.py`). `written` keeps the files of one run, so that an image shown with every preview
-    (inpaint's masked input) is written once. Files older than an hour are removed as new ones are written."""
+    (inpaint's masked input) is written once. Files older than an hour are removed as results are written."""
     written = {} if written is None else written
 
     def walk(v):
@@ -667,9 +667,10 @@ def as_files(values, preview: bool = False, written: dict | None = None):
             return written[key][1]
         return type(v)(walk(x) for x in v) if isinstance(v, (list, tuple)) else v
 
-    for old in RESULTS_DIR.iterdir():
-        if time.time() - old.stat().st_mtime > 3600:
-            old.unlink(missing_ok=True)
+    if not preview:
+        for old in RESULTS_DIR.iterdir():
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink(missing_ok=True)
     return walk(values)
 
 

@@ -12,29 +12,19 @@ CIFAR-10 model, via gradio_client on an in-process server. Each figure is the be
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_photos import hole, photo_of
+from bench_photos import best_of, hole, photo_of
 from gradio_client import Client, handle_file
 
 import app
 import synth
 
 MODEL = "cifar10-resnet20-l2-eps0.5"
-
-
-def best_of(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():
@@ -63,7 +53,7 @@ def main():
             ),
         }
         for tab, (through_app, alone) in runs.items():
-            t_app, t_task = best_of(through_app, args.repeats), best_of(alone, args.repeats)
+            t_app, t_task = (best_of(run, args.repeats, warm_up=False) for run in (through_app, alone))
             print(f"| {tab} | {mp:g} MP ({im.width}x{im.height}) | {t_app:.2f} | {t_task:.2f} |", flush=True)
     app.demo.close()
 

@@ -62,8 +62,9 @@ def calls(model, im: Image.Image, task: str):
     }[task]
 
 
-def best_of(run, repeats: int) -> float:
-    run(steps=1)  # warm-up: packs weights, caches synthesis copies
+def best_of(run, repeats: int, warm_up: bool = True) -> float:
+    if warm_up:
+        run(steps=1)  # packs weights, caches synthesis copies
     times = []
     for _ in range(repeats):
         t = time.perf_counter()

@@ -133,12 +133,8 @@ class Crops:
     def __init__(self, images: list, masks: list, size: int, allow_full: bool = False):
         if len(masks) != len(images):
             raise ValueError(f"{len(masks)} masks for {len(images)} images")
-        self.photos, self.owned, self.masks, self.boxes = (
-            [],
-            [],
-            [],
-            [],
-        )  # boxes: (photo, top, left, height, width) per row
+        self.photos, self.owned, self.masks = [], [], []
+        self.boxes = []  # (photo, top, left, height, width) per row
         for i, (image, mask) in enumerate(zip(images, masks)):
             img = load_image(image)
             m = read_mask(mask, img.size)

@@ -64,9 +64,13 @@ def predict(model, x: torch.Tensor, precision="auto") -> torch.Tensor:
     """The class each row of x is predicted, by the copy of the model that PGD then runs on (`optimise`), in
     batches of about TILE_BATCH_PIXELS."""
     net, dev = _synthesis_copy(model, precision), _device(model)
-    rows = max(1, TILE_BATCH_PIXELS // (x.shape[-2] * x.shape[-1]))
     with autocast_for(dev, precision):
-        return torch.cat([net.logits(_on(part, dev)).argmax(1).cpu() for part in x.split(rows)])
+        return torch.cat([net.logits(_on(part, dev)).argmax(1).cpu() for part in x.split(_batch_rows(x))])
+
+
+def _batch_rows(x: torch.Tensor) -> int:
+    """How many rows of x make a batch of about TILE_BATCH_PIXELS."""
+    return max(1, TILE_BATCH_PIXELS // (x.shape[-2] * x.shape[-1]))
 
 
 def _synthesis_copy(model, precision):
@@ -296,11 +300,12 @@ def _super_resolve_same_size(model, smalls, factor, label, r, s, precision, call
     whole = fits and size[0] == side  # the model sees the whole image at its own size
     constraints = [consistent_with(small.to(_device(model)), factor)] if r["consistent"] and whole else []
     labels = _labels(model, label, x, precision)  # per tile: the model's prediction unless a label is given
-    parts = [x] if fits else x.split(max(1, TILE_BATCH_PIXELS // side**2))  # tiles are independent problems
+    rows = len(x) if fits else _batch_rows(x)  # tiles are independent problems: worked a batch at a time
+    parts = list(zip(x.split(rows), labels.split(rows)))
     result = torch.cat(
         [
             optimise(model, class_loss(y), part, s, constraints=constraints, precision=precision, callback=cb)
-            for part, y, cb in zip(parts, labels.split(len(parts[0])), _per_part(callback, len(parts)))
+            for (part, y), cb in zip(parts, _per_part(callback, len(parts)))
         ]
     )
     out = resize(result, size) if fits else blend(result, boxes, size)
