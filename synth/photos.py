@@ -127,8 +127,9 @@ def _groups(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
 class Crops:
     """The photos of a masked task, their masks and the batch PGD works on: a row per square crop (`crop_boxes`),
     or for a photo worked whole one row of all of it resized, as the unmasked tasks are. Rows of all the photos
-    are one batch, photo by photo; results are pasted into copies of the photos inside their masks, so every pixel
-    outside a mask is the photo's own, bit for bit; only the boxes are converted to tensors and back."""
+    are one batch, photo by photo; results are pasted into the photos inside their masks (into a copy of a photo the
+    caller gave as a PIL image), so every pixel outside a mask is the photo's own, bit for bit; only the boxes are
+    converted to tensors and back. Pasting is done once: a Crops is used for one call."""
 
     def __init__(self, images: list, masks: list, size: int, allow_full: bool = False):
         if len(masks) != len(images):
