@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextvars
 import inspect
+import math
 import queue
 import tempfile
 import threading
@@ -34,10 +35,21 @@ import synth.tiles
 from synth.images import APP_MAX_OUTPUT_PIXELS, APP_MAX_SIDE, APP_MAX_WORK, GPU_WORK_FACTOR, to_pil
 from synth.models import DEFAULT_MODEL, MODELS
 
+# ZeroGPU: the seconds asked for a run are its PGD work (model-input pixels x steps) at the rate of a ResNet-50 at
+# 224 px, batch 1, on one H100 (224^2 px per 6.8 ms step: README, Measured speed; batches run faster), plus start-up.
+# ZeroGPU serves shorter requests first, and ends a call at its duration.
+GPU_PIXEL_STEPS_PER_S, GPU_START_SECONDS, GPU_MAX_SECONDS = 7_000_000, 10, 300
+
+
+def gpu_seconds(fn, *args, pixel_steps: int = 0, **kwargs) -> int:
+    """`run_task`'s duration on ZeroGPU (called with its arguments)."""
+    return min(GPU_MAX_SECONDS, math.ceil(GPU_START_SECONDS + pixel_steps / GPU_PIXEL_STEPS_PER_S))
+
+
 try:  # ZeroGPU Spaces: GPU-bound functions get @spaces.GPU; elsewhere a no-op
     import spaces
 
-    gpu = spaces.GPU(duration=120)
+    gpu = spaces.GPU(duration=gpu_seconds)
 except ImportError:
 
     def gpu(fn):
@@ -152,18 +164,22 @@ def get_model(name: str):
     return model.cuda() if torch.cuda.is_available() else model
 
 
-def class_names(model_name) -> list[str]:
+def class_choices(model_name) -> list[tuple[str, str]]:
+    """The class picker's (shown, value) pairs: the model's super-classes (ImageNet models), then its classes."""
     try:
-        return synth.load_model(model_name).class_names
+        model = synth.load_model(model_name)
     except synth.ModelLoadError:
-        return synth.load_model(DEFAULT_MODEL).class_names
+        model = synth.load_model(DEFAULT_MODEL)
+    groups = [(f"{k} (super-class: {len(v)} classes)", k) for k, v in model.superclasses().items()]
+    return groups + [(c, c) for c in model.class_names]
 
 
 def class_dropdown(label, blank_ok, value=None):
-    names = class_names(START_MODEL)
+    choices = class_choices(START_MODEL)
+    values = [v for _, v in choices]
     return gr.Dropdown(
-        ([""] if blank_ok else []) + names,
-        value=value if value in names else ("" if blank_ok else names[0]),
+        ([""] if blank_ok else []) + choices,
+        value=value if value in values else ("" if blank_ok else values[0]),
         label=label,
         filterable=True,
         allow_custom_value=True,
@@ -288,9 +304,8 @@ def prepare_generate(model, label, n, seed):
     label = label or None
     names = synth.tasks.generation_classes(model, label, n, seed)  # checks the label, n and seed
     n, seed = len(names), int(seed)
-    indices = torch.tensor([model.class_index(c) for c in names])
     bank = model.seed_bank
-    uncovered = sorted({c for c, ok in zip(names, bank.covers(indices) if bank else [False] * n) if not ok})
+    uncovered = sorted({c for c in names if not (bank and bank.covers(torch.tensor(model.target_classes(c))).any())})
     if uncovered:
         gr.Warning(f"no class seed for {', '.join(uncovered)}: starting from the generic seed (grey + coarse noise)")
     caps = [f"{c} #{k} (seed {seed})" for k, c in enumerate(names)]
@@ -428,9 +443,10 @@ def do_suggest(model_name, editor, uploaded_mask):
     model = get_model(model_name)
     photo, mask = editor_parts(editor, uploaded_mask)
     top = synth.top_features(model, photo, mask, k=6)
+    work = max(crop_count(model, mask), 1) * model.input_size**2 * 15
     thumbs = [  # what each feature adds: a short paint run inside the mask
         (
-            run_task(synth.paint_features, model, photo, mask, feature=k, preset="fast", steps=15),
+            run_task(synth.paint_features, model, photo, mask, feature=k, preset="fast", steps=15, pixel_steps=work),
             f"feature {k} (activation {act:.2f})",
         )
         for k, act in top
@@ -579,7 +595,8 @@ class Cancelled(Exception):
 
 
 @gpu
-def run_task(fn, *args, **kwargs):
+def run_task(fn, *args, pixel_steps: int = 0, **kwargs):
+    """fn(*args, **kwargs), on the GPU where there is one (on ZeroGPU for `gpu_seconds(pixel_steps)`)."""
     return fn(*args, **kwargs)
 
 
@@ -632,10 +649,12 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
     options = dict(preset=preset or None, steps=number(steps, int), eps=number(eps), step_size=number(step_size))
     twin = twin_of(model) if compare else None
     models = [model] if twin is None else [model, twin]
-    check_work(tab, model, job, options, len(models))
+    pixel_steps = check_work(tab, model, job, options, len(models))
     results, files = [], {}  # files: what as_files wrote in this run
     for m in models:
-        work = lambda cb, m=m: run_task(tab.task, m, *job.args, callback=cb, **job.kwargs, **options)  # noqa: E731
+        work = lambda cb, m=m: run_task(  # noqa: E731
+            tab.task, m, *job.args, callback=cb, pixel_steps=pixel_steps, **job.kwargs, **options
+        )
         for kind, value in streamed(work, progress):
             if kind == "done":
                 results.append(value)
@@ -674,11 +693,12 @@ def as_files(values, preview: bool = False, written: dict | None = None):
     return walk(values)
 
 
-def check_work(tab: Tab, model, job: Job, options: dict, n_models: int):
+def check_work(tab: Tab, model, job: Job, options: dict, n_models: int) -> int:
     """Refuse a request whose PGD work (model-input pixels x steps x models) is over the app's bound, before it runs;
-    the settings are checked on the way."""
+    the settings are checked on the way. Returns the work of one model's run."""
     s = check(lambda o: synth.settings(model, tab.task.__name__, factor=job.kwargs.get("factor"), **o), options)
-    work = job.images * model.input_size**2 * s.steps * n_models
+    one = job.images * model.input_size**2 * s.steps
+    work = one * n_models
     limit = APP_MAX_WORK * (GPU_WORK_FACTOR if torch.cuda.is_available() else 1)
     if work > limit:
         raise gr.Error(
@@ -686,6 +706,7 @@ def check_work(tab: Tab, model, job: Job, options: dict, n_models: int):
             f"{model.input_size}x{model.input_size} x {s.steps} steps x {n_models} model(s)); one request may use "
             f"{limit / 1e6:.0f} M here: use fewer steps, a smaller image or factor, or untick the standard model"
         )
+    return one
 
 
 def number(value, kind=float):
@@ -773,6 +794,8 @@ def build_tab(tab: Tab, model, preset, compare):
     outputs = tab.outputs()
     if tab.slider:
         outputs.append(gr.ImageSlider(label="Before / after (robust model)", type="pil", format="png"))
+    # a link that reopens the page as it is (inputs and results) while the server keeps the files: README, Share
+    gr.DeepLinkButton("Share a link to this result", copied_value="Link copied", size="md")
     described = {k: ", ".join(filter(None, [c.label, getattr(c, "info", None)])) for k, c in inputs.items()}
     fn = handler(tab, {"model_name": CONTROL_DOCS["model_name"], **described, **CONTROL_DOCS}, len(outputs))
     event = go.click(
@@ -840,9 +863,9 @@ def follow_model(demo, model, preset, pickers: dict, advanced: dict):
     model and preset will use."""
 
     def refresh_classes(model_name):
-        names = class_names(model_name)
+        choices = class_choices(model_name)
         return [
-            gr.Dropdown(choices=([""] if blank else []) + names, value="" if blank else names[0])
+            gr.Dropdown(choices=([""] if blank else []) + choices, value="" if blank else choices[0][1])
             for blank in pickers.values()
         ]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import tasks
 from .images import ImageError, check_mask, list_images, load_image, load_mask
-from .models import DEFAULT_MODEL, ModelLoadError, list_models, load_model
+from .models import DEFAULT_MODEL, RESTRICTED_IMAGENET, ModelLoadError, list_models, load_model
 from .presets import PRESETS
 from .starts import UPSAMPLING
 
@@ -23,6 +23,7 @@ COMMANDS = {
     "paint": "paint penultimate feature --feature where --mask is white",
     "visualize": "large-eps targeted PGD toward --target (the paper's Fig. 2; writes <name>_<k>.png frames)",
 }
+SUPER = f"; on an ImageNet model also a super-class ({', '.join(RESTRICTED_IMAGENET)})"
 
 
 def _common(p: argparse.ArgumentParser, needs_input=True, mask=False):
@@ -56,12 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the models")
     p = sub.add_parser("generate", help=COMMANDS["generate"])
     _common(p, needs_input=False)
-    p.add_argument("--label", default=None, help="class name or index (default: random classes)")
+    p.add_argument("--label", default=None, help="class name or index (default: random classes)" + SUPER)
     p.add_argument("--n", type=int, default=4, help="number of samples")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same samples")
     p = sub.add_parser("inpaint", help=COMMANDS["inpaint"])
     _common(p, mask=True)
-    p.add_argument("--label", default=None, help="class (default: the model's prediction)")
+    p.add_argument("--label", default=None, help="class (default: the model's prediction)" + SUPER)
     p = sub.add_parser("super-resolve", help=COMMANDS["super-resolve"])
     _common(p)
     p.add_argument("--factor", type=int, default=4)
@@ -71,19 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="default: the preset's (ours: backprojected, paper: nearest)",
     )
-    p.add_argument("--label", default=None, help="class (default: predicted per tile)")
+    p.add_argument("--label", default=None, help="class (default: predicted per tile)" + SUPER)
     p = sub.add_parser("translate", help=COMMANDS["translate"])
     _common(p)
-    p.add_argument("--target", required=True, help="target class or domain")
+    p.add_argument("--target", required=True, help="target class or domain" + SUPER)
     p = sub.add_parser("sketch", help=COMMANDS["sketch"])
     _common(p)
-    p.add_argument("--label", default=None, help="class (default: the model's prediction)")
+    p.add_argument("--label", default=None, help="class (default: the model's prediction)" + SUPER)
     p = sub.add_parser("paint", help=COMMANDS["paint"])
     _common(p, mask=True)
     p.add_argument("--feature", type=int, required=True, help="penultimate feature index")
     p = sub.add_parser("visualize", help=COMMANDS["visualize"])
     _common(p)
-    p.add_argument("--target", required=True, help="target class")
+    p.add_argument("--target", required=True, help="target class" + SUPER)
     p.add_argument("--frames", type=int, default=5)
     return ap
 

@@ -93,7 +93,18 @@ STANDARD_TWIN.update({k: k.replace("l2-eps3", "standard") for k in MODELS if k.e
 ROBUST_TWIN = {twin: robust for robust, twin in STANDARD_TWIN.items()}
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-RESTRICTED_IMAGENET_CLASSES = ["dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect"]
+RESTRICTED_IMAGENET = {  # the paper's Table 2: super-class -> its ImageNet class indices, inclusive (robustness lib.)
+    "dog": (151, 268),
+    "cat": (281, 285),
+    "frog": (30, 32),
+    "turtle": (33, 37),
+    "bird": (80, 100),
+    "primate": (365, 382),
+    "fish": (389, 397),
+    "crab": (118, 121),
+    "insect": (300, 319),
+}
+RESTRICTED_IMAGENET_CLASSES = list(RESTRICTED_IMAGENET)
 DATASET_STATS = {  # mean, std (robustness library constants)
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "tiny_imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet images, ImageNet's constants
@@ -135,6 +146,23 @@ def imagenet_classes() -> list[str]:
     from torchvision.models import ResNet50_Weights
 
     return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def superclasses_of(dataset: str, num_classes: int, class_names: list[str]) -> dict[str, list[int]]:
+    """`RobustModel.superclasses` from what a model's config says: ImageNet indices are the class indices of a
+    1000-class ImageNet model, and are found by name for a model of some ImageNet classes."""
+    if dataset == "imagenet" and num_classes == 1000:
+        imagenet_index = list(range(1000))
+    elif dataset == "tiny_imagenet":
+        where = {name: i for i, name in enumerate(imagenet_classes())}
+        imagenet_index = [where.get(name, -1) for name in class_names]
+    else:
+        return {}
+    groups = {
+        name: [k for k, i in enumerate(imagenet_index) if lo <= i <= hi]
+        for name, (lo, hi) in RESTRICTED_IMAGENET.items()
+    }
+    return {name: members for name, members in groups.items() if members}
 
 
 def wordnet_names(folder: str | Path) -> dict[str, str]:
@@ -246,6 +274,28 @@ class RobustModel(
         close += [c for c in lowered if name and name in c and c not in close][: 5 - len(close)]
         hint = f"; did you mean {', '.join(repr(self.class_names[lowered.index(c)]) for c in close)}?" if close else ""
         raise ValueError(f"unknown class {label!r} for this {self.dataset} model{hint}")
+
+    def superclasses(self) -> dict[str, list[int]]:
+        """The paper's Restricted-ImageNet targets over this model's classes: super-class -> the indices of its
+        classes here (`RESTRICTED_IMAGENET`). An ImageNet model has all nine; a model of some ImageNet classes
+        (tiny_imagenet) has those it has a class of; any other model none."""
+        return superclasses_of(self.dataset, self.num_classes, self.class_names)
+
+    def target_classes(self, label: int | str) -> list[int]:
+        """The classes a target stands for: a super-class's (its log-probability is the log-sum-exp of their logits
+        less that of all logits), or one class (`class_index`)."""
+        groups = self.superclasses()
+        name = label.strip().lower() if isinstance(label, str) else None
+        if name in groups:
+            return groups[name]
+        try:
+            return [self.class_index(label)]
+        except ValueError as e:
+            if name in RESTRICTED_IMAGENET and groups:
+                raise ValueError(
+                    f"this model has no class of super-class {name!r}; its super-classes: {', '.join(groups)}"
+                ) from None
+            raise e from None
 
     # --- I/O: config.json + model.safetensors (+ seeds.safetensors) ------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:

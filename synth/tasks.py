@@ -40,23 +40,34 @@ def _device(model):
     return next(model.parameters()).device
 
 
-def _class_indices(model, label, n: int) -> torch.Tensor:
-    """n class indices from a class (name or index) for all, or a list of n."""
+def _targets(model, label, n: int) -> torch.Tensor:
+    """The targets of n images from a class or super-class (name or index) for all, or a list of n: class indices,
+    or, where any is a super-class, a (n, classes) mask of the classes each stands for (`class_loss`)."""
+    classes = [model.target_classes(lab) for lab in _n_labels(label, n)]
+    if all(len(c) == 1 for c in classes):
+        return torch.tensor([c[0] for c in classes])
+    mask = torch.zeros(n, model.num_classes, dtype=torch.bool)
+    for row, c in enumerate(classes):
+        mask[row, c] = True
+    return mask
+
+
+def _n_labels(label, n: int) -> list:
     labels, _ = as_list(label)
     labels = labels * n if len(labels) == 1 else labels
     if len(labels) != n:
         raise ValueError(f"{len(labels)} labels for {n} images")
-    return torch.tensor([model.class_index(lab) for lab in labels])
+    return labels
 
 
 def _labels(model, label, x: torch.Tensor, precision="auto", photo_of: torch.Tensor | None = None) -> torch.Tensor:
-    """Class indices for the batch x: `label`, or the model's prediction when it is None. `photo_of`: each row's
-    photo, when a photo gives several rows (crops), so that a label per photo holds for all its rows."""
+    """The targets for the batch x (`_targets`): `label`, or the model's prediction when it is None. `photo_of`:
+    each row's photo, when a photo gives several rows (crops), so that a label per photo holds for all its rows."""
     if label is None:
         return predict(model, x, precision)
     if photo_of is None:
-        return _class_indices(model, label, len(x))
-    return _class_indices(model, label, int(photo_of.max()) + 1)[photo_of]
+        return _targets(model, label, len(x))
+    return _targets(model, label, int(photo_of.max()) + 1)[photo_of]
 
 
 @torch.no_grad()
@@ -119,15 +130,41 @@ def classify(model, image, top: int = 5) -> list[tuple[str, float]]:
 
 
 def generation_classes(model, label=None, n: int = 1, seed: int | None = 0) -> list[str]:
-    """The class names `generate(model, label, n, seed)` produces, in order (random classes when label is None)."""
-    return [model.class_names[i] for i in _generation_labels(model, label, n, _generator(seed))]
+    """The class (or super-class) names `generate(model, label, n, seed)` produces, in order (random classes when
+    label is None)."""
+    if label is None:
+        return [model.class_names[i] for i in _generation_labels(model, label, n, _generator(seed))]
+    _generation_labels(model, label, n, None)  # checks n and the labels
+    groups = model.superclasses()
+    return [
+        lab.strip().lower() if str(lab).strip().lower() in groups else model.class_names[model.class_index(lab)]
+        for lab in _n_labels(label, n)
+    ]
 
 
 def _generation_labels(model, label, n: int, g) -> torch.Tensor:
     n = whole_number(n, "n", hi=10_000)
     if label is None:
         return torch.randint(0, model.num_classes, (n,), generator=g)
-    return _class_indices(model, label, n)
+    return _targets(model, label, n)
+
+
+def _seed_classes(model, targets: torch.Tensor, g) -> torch.Tensor:
+    """A class per generated image whose seed it starts from: its target, or for a super-class one of its classes
+    drawn at random (those the seed bank covers, where it covers any): a draw from the mixture of their seeds."""
+    if targets.dtype != torch.bool:
+        return targets
+    bank = model.seed_bank
+    covered = (
+        bank.covers(torch.arange(model.num_classes))
+        if bank is not None
+        else torch.zeros(model.num_classes, dtype=torch.bool)
+    )
+    picks = []
+    for row in targets:
+        members = (row & covered).nonzero()[:, 0] if (row & covered).any() else row.nonzero()[:, 0]
+        picks.append(members[torch.randint(len(members), (1,), generator=g)])
+    return torch.cat(picks)
 
 
 def generate(
@@ -143,11 +180,11 @@ def generate(
     **overrides: Unpack[Overrides],
 ):
     """n class-conditional samples: a seed drawn from the class Gaussian, then the class loss minimised in an
-    eps-ball around it. `label`: a class (name or index), a list of n, or None for random classes."""
+    eps-ball around it. `label`: a class or super-class (name or index), a list of n, or None for random classes."""
     g = _generator(seed)
     labels = _generation_labels(model, label, n, g)
     s = settings(model, "generate", preset, **overrides)
-    x0 = seeds_for(model, labels, g)
+    x0 = seeds_for(model, _seed_classes(model, labels, g), g)
     x = optimise(model, class_loss(labels), x0, s, precision=precision, callback=callback)
     imgs = [to_pil(t) for t in x]
     return (imgs, [to_pil(t) for t in x0]) if return_seeds else imgs

@@ -16,20 +16,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets, transforms
 from torchvision.transforms.functional import pil_to_tensor
 
-from synth.models import imagenet_classes, wordnet_names
+from synth.models import RESTRICTED_IMAGENET, imagenet_classes, wordnet_names
 
-RESTRICTED_IMAGENET_RANGES = [
-    (151, 268),
-    (281, 285),
-    (30, 32),
-    (33, 37),
-    (80, 100),
-    (365, 382),
-    (389, 397),
-    (118, 121),
-    (300, 319),
-]
-RESTRICTED_IMAGENET_NAMES = ["dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect"]
 SPLIT_NAMES = {"train": ("train",), "test": ("test", "val")}
 
 
@@ -94,12 +82,12 @@ def open_split(root: str, split: str, transform=None, kind: str = "folder"):
                 f"{folder!r}: Restricted ImageNet needs the 1000 ImageNet class folders, found {len(ds.classes)}"
             )
         remap = {}
-        for label, (lo, hi) in enumerate(RESTRICTED_IMAGENET_RANGES):
+        for label, (lo, hi) in enumerate(RESTRICTED_IMAGENET.values()):
             remap.update({i: label for i in range(lo, hi + 1)})
         keep = [i for i, t in enumerate(ds.targets) if t in remap]
         ds.samples = [(ds.samples[i][0], remap[ds.targets[i]]) for i in keep]
         ds.targets = [t for _, t in ds.samples]
-        ds.imgs, ds.classes = ds.samples, list(RESTRICTED_IMAGENET_NAMES)
+        ds.imgs, ds.classes = ds.samples, list(RESTRICTED_IMAGENET)
     return ds
 
 
