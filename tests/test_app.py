@@ -417,3 +417,60 @@ def test_a_deep_link_reopens_the_results(client):
     assert np.array_equal(
         np.asarray(Image.open(io.BytesIO(served.content))), np.asarray(Image.open(gallery[0]["image"]))
     )
+
+
+def test_super_classes_in_the_pickers_and_through_the_api(client, files, tmp_path):
+    """On an ImageNet-class model the pickers offer the Restricted-ImageNet super-classes first, and a tab aims at
+    one by its name."""
+    from test_superclasses import tiny_imagenet_model
+
+    d = tmp_path / "imagenet-classes"
+    tiny_imagenet_model().save_pretrained(d)
+    choices = app.class_choices(str(d))
+    assert [v for _, v in choices[:9]] == ["dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect"]
+    assert choices[0][0] == "dog (super-class: 118 classes)" and len(choices) == 1009
+    tiny = "tiny-imagenet-resnet18-half-l2-eps1"  # the embedded model of 200 ImageNet classes: 6 of the 9 groups
+    assert [v for _, v in app.class_choices(tiny)[:6]] == ["dog", "cat", "frog", "bird", "primate", "insect"]
+    frames, _ = client.predict(
+        model_name=tiny, image=handle_file(str(files / "photo.png")), target="insect", steps=2, api_name="/visualize"
+    )
+    assert frames[-1]["caption"] == "-> insect"
+
+
+def test_zerogpu_is_asked_for_the_seconds_of_the_requests_work(tmp_path):
+    """On ZeroGPU `@spaces.GPU(duration=...)` gets a callable: each run asks for its PGD work (model-input pixels x
+    steps) at the measured rate, not a fixed duration. A stand-in `spaces` module records what is asked."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "spaces.py").write_text(
+        "asked = []\n"
+        "def GPU(duration):\n"
+        "    assert callable(duration)\n"
+        "    def wrap(fn):\n"
+        "        def run(*a, **k):\n"
+        "            asked.append((k['pixel_steps'], duration(*a, **k)))\n"
+        "            return fn(*a, **k)\n"
+        "        return run\n"
+        "    return wrap\n"
+    )
+    code = (
+        "import app, spaces\n"
+        "tab = next(t for t in app.TABS if t.api_name == 'generate')\n"
+        "for steps in (2, 40):\n"
+        "    for _ in app.run(tab, 'cifar10-resnet20-l2-eps0.5', 'fast', True, steps, None, None,\n"
+        "                     lambda *a, **k: None, label='cat', n=3, seed=0):\n"
+        "        pass\n"
+        "print(spaces.asked)\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), root]), HF_HUB_OFFLINE="1")
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    asked = eval(r.stdout.strip().splitlines()[-1])
+    assert [work for work, _ in asked] == [3 * 32 * 32 * 2] * 2 + [3 * 32 * 32 * 40] * 2  # robust model, then twin
+    assert all(seconds == app.gpu_seconds(None, pixel_steps=work) for work, seconds in asked)
+    paper_inpaint = 224 * 224 * 720  # the paper's inpainting on a 224 px ImageNet model
+    assert app.gpu_seconds(None, pixel_steps=paper_inpaint) == app.GPU_START_SECONDS + 6
+    assert app.gpu_seconds(None, pixel_steps=10**12) == app.GPU_MAX_SECONDS
