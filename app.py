@@ -56,8 +56,15 @@ except ImportError:
         return fn
 
 
-EXAMPLES = Path(__file__).parent / "examples"  # CIFAR-10 images and our drawings: run on the CIFAR-10 model
-EXAMPLES_MODEL = "cifar10-resnet20-l2-eps0.5"
+EXAMPLES = Path(__file__).parent / "examples"  # small photos per model family, and our drawings (examples/*README.md)
+# Each model family's examples (photos of classes its models know) follow the Model dropdown. Their results are
+# cached for the family's embedded robust model, the one they ran on; with another model of the family an example
+# fills the inputs, and the tab's button runs it on that model.
+EXAMPLE_MODELS = {
+    "cifar10": "cifar10-resnet20-l2-eps0.5",
+    "imagenet": "tiny-imagenet-resnet18-half-l2-eps1",
+    "horse2zebra": "horse2zebra-resnet18-half-l2-eps1.5",
+}
 HUB_MODEL = "imagenet-resnet50-l2-eps3"  # the Space's model when it can be had (README: preload_from_hub)
 PREVIEW_SIDE, PREVIEWS = 768, 10  # previews while PGD runs: at most this many px long, this many a run
 FAST_PNG_PIXELS = 1_000_000  # result images larger than this are written by the app (`as_files`), not by Gradio
@@ -210,7 +217,7 @@ class Tab:
     show: Callable[..., tuple]  # (job, result, standard result or None) -> output values
     preview: Callable | None = None  # (job, current PGD iterate) -> a result `show` can show, while PGD runs
     classes: dict = field(default_factory=dict)  # class-picker inputs: {name: blank allowed}
-    examples: list = field(default_factory=list)  # [{input name: value}], run with the fast preset
+    examples: dict = field(default_factory=dict)  # {model family: [{input name: value}]}, run with the fast preset
     extra: Callable | None = None  # (model dropdown, inputs, outputs): wires the tab's own further events
     slider: bool = False  # a before/after ImageSlider of the photo (job.context["before"]) and the result
 
@@ -494,6 +501,10 @@ TABS = [
         show_generate,
         preview=lambda job, x: [to_pil(t) for t in x],
         classes={"label": False},
+        examples={
+            "cifar10": [dict(label="cat", n=4, seed=0), dict(label="ship", n=4, seed=0)],
+            "imagenet": [dict(label="dog", n=4, seed=0), dict(label="insect", n=4, seed=0)],
+        },
     ),
     Tab(
         "Inpaint",
@@ -526,7 +537,17 @@ TABS = [
         both,
         preview=first_resized,
         classes={"target": False},
-        examples=[dict(image="cat.png", target="dog"), dict(image="horse.png", target="deer")],
+        examples={
+            "cifar10": [dict(image="cat.png", target="dog"), dict(image="horse.png", target="deer")],
+            "imagenet": [
+                dict(image="photos/chelsea.jpg", target="dog"),
+                dict(image="photos/coffee.jpg", target="insect"),
+            ],
+            "horse2zebra": [
+                dict(image="horse2zebra/horse.jpg", target="zebra"),
+                dict(image="horse2zebra/zebra.jpg", target="horse"),
+            ],
+        },
         slider=True,
     ),
     Tab(
@@ -540,7 +561,12 @@ TABS = [
         super_resolve_outputs,
         prepare_super_resolve,
         show_super_resolve,
-        examples=[dict(image="ship_8px.png", factor=4, start="bicubic", original="ship.png")],
+        examples={
+            "cifar10": [dict(image="ship_8px.png", factor=4, start="bicubic", original="ship.png")],
+            "imagenet": [
+                dict(image="photos/chelsea_small.png", factor=4, start="preset", original="photos/chelsea.jpg")
+            ],
+        },
         slider=True,
     ),
     Tab(
@@ -554,10 +580,16 @@ TABS = [
         both,
         preview=first_resized,
         classes={"label": True},
-        examples=[
-            dict(uploaded="sketch_ship.png", label="ship"),
-            dict(uploaded="sketch_car.png", label="automobile"),
-        ],
+        examples={
+            "cifar10": [
+                dict(uploaded="sketch_ship.png", label="ship"),
+                dict(uploaded="sketch_car.png", label="automobile"),
+            ],
+            "imagenet": [
+                dict(uploaded="sketch_car.png", label="sports car"),
+                dict(uploaded="sketch_ship.png", label="lifeboat"),
+            ],
+        },
     ),
     Tab(
         "Paint features",
@@ -584,7 +616,14 @@ TABS = [
         prepare_photo_to_class,
         show_visualize,
         classes={"target": False},
-        examples=[dict(image="cat.png", target="frog"), dict(image="ship.png", target="airplane")],
+        examples={
+            "cifar10": [dict(image="cat.png", target="frog"), dict(image="ship.png", target="airplane")],
+            "imagenet": [
+                dict(image="photos/chelsea.jpg", target="primate"),
+                dict(image="photos/astronaut.jpg", target="dog"),
+            ],
+            "horse2zebra": [dict(image="horse2zebra/horse.jpg", target="zebra")],
+        },
     ),
 ]
 
@@ -802,24 +841,49 @@ def build_tab(tab: Tab, model, preset, compare):
         fn, [model, *inputs.values(), preset, compare, *advanced], outputs, api_name=tab.api_name, concurrency_id="pgd"
     )
     stop.click(None, cancels=[event], api_visibility="private")
-    if tab.examples:
-        gr.Examples(
-            [
-                [str(EXAMPLES / v) if isinstance(v, str) and v.endswith(".png") else v for v in ex.values()]
-                for ex in tab.examples
-            ],
-            [inputs[k] for k in tab.examples[0]],
-            outputs,
-            fn=lambda *values: (
-                yield from fn(**dict(zip(tab.examples[0], values)), model_name=EXAMPLES_MODEL, preset="fast")
-            ),
-            label="Examples (the embedded CIFAR-10 model, fast preset)",
-            cache_examples=True,
-            cache_mode="lazy",  # run on the first click, then served from the cache
-        )
+    examples = add_examples(tab, inputs, outputs, fn)
     if tab.extra:
         tab.extra(model, inputs, outputs)
-    return {inputs[k]: blank for k, blank in tab.classes.items()}, advanced
+    return {inputs[k]: blank for k, blank in tab.classes.items()}, advanced, examples
+
+
+def add_examples(tab: Tab, inputs: dict, outputs: list, fn) -> list[tuple]:
+    """Each family's examples twice: cached, on the family's embedded model (shown while that model is chosen), and
+    filling the inputs only (shown with the family's other models). Returns [(column, family, model or None)]."""
+    sets = []
+    for fam, rows in tab.examples.items():
+        names = list(rows[0])
+        values = [[str(EXAMPLES / v) if str(v).endswith((".png", ".jpg")) else v for v in row.values()] for row in rows]
+        for on in (EXAMPLE_MODELS[fam], None):
+
+            def run_example(*values, on=on, names=names):
+                yield from fn(**dict(zip(names, values)), model_name=on, preset="fast")
+
+            with gr.Column(visible=shows_examples(START_MODEL, fam, on)) as column:
+                shown = gr.Examples(
+                    values,
+                    [inputs[k] for k in names],
+                    outputs,
+                    fn=run_example if on else None,
+                    label=f"Examples ({on}, fast preset; cached)" if on else f"Examples (click, then {tab.title})",
+                    cache_examples=on is not None,
+                    cache_mode="lazy",  # run on the first click, then served from the cache
+                )
+            for name, props in zip(names, shown.dataset.component_props):
+                if "choices" in props:  # the table shows a class by its choice: the first model's may lack it
+                    props["choices"] = [(row[name], row[name]) for row in rows]
+            sets.append((column, fam, on))
+    return sets
+
+
+def family(model_name: str) -> str:
+    """A registered model's example family: the data set its name begins with (imagenet: Hub and 64 px models)."""
+    return next((f for f in ("cifar10", "horse2zebra") if str(model_name).startswith(f)), "imagenet")
+
+
+def shows_examples(model_name: str, fam: str, cached_on: str | None) -> bool:
+    """Whether the examples of `fam` cached on `cached_on` (None: the ones that fill the inputs) show for a model."""
+    return family(model_name) == fam and (model_name == EXAMPLE_MODELS[fam]) == (cached_on is not None)
 
 
 def build_demo() -> gr.Blocks:
@@ -847,20 +911,24 @@ def build_demo() -> gr.Blocks:
                 "fewer steps",
             )
             compare = gr.Checkbox(label="Also run the standard (non-robust) model", value=False)
-        pickers, advanced = {}, {}
+        pickers, advanced, examples = {}, {}, []
         for tab in TABS:
             with gr.Tab(tab.title):
-                tab_pickers, advanced[tab.task.__name__] = build_tab(tab, model, preset, compare)
+                tab_pickers, advanced[tab.task.__name__], tab_examples = build_tab(tab, model, preset, compare)
                 pickers.update(tab_pickers)
-        follow_model(demo, model, preset, pickers, advanced)
+                examples += tab_examples
+        follow_model(demo, model, preset, pickers, advanced, examples)
     # all PGD events share one queue (concurrency_id "pgd"): one job at a time on a 2-vCPU box, a bounded line
     demo.queue(default_concurrency_limit=1, max_size=16)
     return demo
 
 
-def follow_model(demo, model, preset, pickers: dict, advanced: dict):
-    """Class pickers follow the model; every tab's Advanced fields (`advanced`: task name -> fields) show what the
-    model and preset will use."""
+def follow_model(demo, model, preset, pickers: dict, advanced: dict, examples: list):
+    """Class pickers and examples (`add_examples`) follow the model; every tab's Advanced fields (`advanced`: task
+    name -> fields) show what the model and preset will use."""
+
+    def refresh_examples(model_name):
+        return [gr.Column(visible=shows_examples(model_name, fam, on)) for _, fam, on in examples]
 
     def refresh_classes(model_name):
         choices = class_choices(model_name)
@@ -878,6 +946,7 @@ def follow_model(demo, model, preset, pickers: dict, advanced: dict):
 
     fields = [f for fs in advanced.values() for f in fs]
     model.change(refresh_classes, model, list(pickers), api_visibility="private")
+    model.change(refresh_examples, model, [column for column, _, _ in examples], api_visibility="private")
     for trigger in (demo.load, model.change, preset.change):
         trigger(refresh_settings, [model, preset], fields, api_visibility="private")
 

@@ -11,6 +11,9 @@ Test images come from tests/data/cifar10_samples (committed, so this runs anywhe
 --only imagenet-classes (the 64 px model of 200 ImageNet classes, embedded):
 - generate_tiny_imagenet.png: ten classes: seeds; the robust model's samples from them; the standard twin's
 - photos_models.png:          the photo figure above with the CIFAR-10 model and with the 64 px model
+--only superclasses (the 64 px model; the Restricted-ImageNet super-classes it has a class of):
+- superclasses.png:           per super-class: three samples generated toward it, and examples/photos/astronaut.jpg
+                              translated toward it
 --only horse2zebra --data HORSE2ZEBRA (the testA/testB folders of the horse2zebra set):
 - horse2zebra.png:            eight test horses -> zebra and eight zebras -> horse: robust model vs standard twin
 """
@@ -118,6 +121,20 @@ def imagenet_classes(robust, standard, out: Path, n: int = 3):
     labelled(both, labels, pad=16).save(out / "photos_models.png")
 
 
+def superclasses(robust, standard, out: Path, n: int = 3):
+    """Generation and translation toward each super-class of the model (`RobustModel.superclasses`), at 128 px."""
+    photo = synth.load_image(ROOT / "examples/photos/astronaut.jpg")
+    rows, hits, total = [], 0, 0
+    for name, members in robust.superclasses().items():
+        samples = synth.generate(robust, label=name, n=n, seed=0)
+        rows.append([*samples, photo, synth.translate(robust, photo, name)])
+        judged = synth.tasks.predict(standard, torch.cat([synth.images.to_tensor(im) for im in samples]))
+        hits, total = hits + sum(int(j) in members for j in judged), total + n
+    header = [f"sample {i}" for i in range(n)] + ["photo", "-> super-class"]
+    grid(rows, list(robust.superclasses()), header, cell=128, left=70).save(out / "superclasses.png")
+    print(f"the standard twin puts {hits} of {total} generated samples in their super-class")
+
+
 def horse2zebra(robust, standard, data: Path, out: Path, n: int = 8, preset: str = "ours"):
     """n test horses -> zebra and n test zebras -> horse, at 128 px: original, robust model, standard twin."""
     rows, labels = [], []
@@ -206,17 +223,19 @@ def main():
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=str(ROOT / "docs"))
     ap.add_argument("--n", type=int, default=3)
-    ap.add_argument("--only", choices=["photos", "imagenet-classes", "horse2zebra"], default=None)
+    ap.add_argument("--only", choices=["photos", "imagenet-classes", "superclasses", "horse2zebra"], default=None)
     ap.add_argument("--data", default=None, help="--only horse2zebra: the horse2zebra folder (testA/, testB/)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    default = {"imagenet-classes": TINY_IMAGENET, "horse2zebra": HORSE2ZEBRA}.get(args.only)
-    robust = synth.load_model(args.model or default)
-    if args.only in ("imagenet-classes", "horse2zebra"):
+    default = {"imagenet-classes": TINY_IMAGENET, "superclasses": TINY_IMAGENET, "horse2zebra": HORSE2ZEBRA}
+    robust = synth.load_model(args.model or default.get(args.only))
+    if args.only in default:
         standard = synth.load_model(synth.standard_twin(robust))
         if args.only == "horse2zebra":
             return horse2zebra(robust, standard, Path(args.data), out)
+        if args.only == "superclasses":
+            return superclasses(robust, standard, out)
         return imagenet_classes(robust, standard, out)
     photos(robust).save(out / "photos.png")
     if args.only:

@@ -11,6 +11,7 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 import app  # noqa: E402
+import synth  # noqa: E402
 
 FAST = dict(preset="fast", compare=False, steps=2, eps=None, step_size=None)
 C10 = "cifar10-resnet20-l2-eps0.5"  # calls that name CIFAR-10 classes name the model too
@@ -397,22 +398,24 @@ def test_start_model_follows_the_hub_cache(tmp_path, cached):
     assert first_choice == ("dog (super-class: 118 classes)" if cached else "airplane")
 
 
-def test_a_deep_link_reopens_the_results(client):
+def test_a_deep_link_reopens_the_results(client):  # noqa: ARG001 - the server; the link is a new visitor's
     """What each tab's 'Share a link' button copies (gr.DeepLinkButton: the session's deep link) reopens the page
     with the run's outputs, and the result image it names is served."""
     import httpx
 
     assert sum(isinstance(b, gr.DeepLinkButton) for b in app.demo.blocks.values()) == len(app.TABS)
-    gallery, _, info = client.predict(
+    visitor = Client(app.demo.local_url, verbose=False)
+    gallery, _, info = visitor.predict(
         model_name=C10, label="cat", n=1, seed=5, preset="fast", steps=2, api_name="/generate"
     )
-    link = httpx.get(app.demo.local_url + "gradio_api/deep_link", params={"session_hash": client.session_hash}).text
+    link = httpx.get(app.demo.local_url + "gradio_api/deep_link", params={"session_hash": visitor.session_hash}).text
     config = httpx.get(app.demo.local_url + "config", params={"deep_link": link.strip('"')}, timeout=30).json()
     assert config["deep_link_state"] == "valid"
     values = [c.get("props", {}).get("value") for c in config["components"]]
     assert info in values  # the generate tab's caption, as the run left it
-    shown = [v[0]["image"]["url"] for v in values if isinstance(v, list) and v and "image" in v[0]]
-    served = httpx.get(shown[0], timeout=30)
+    galleries = [v for v in values if isinstance(v, list) and v and isinstance(v[0], dict) and "image" in v[0]]
+    assert len(galleries) == 1 and galleries[0][0]["caption"] == "cat #0 (seed 5)"  # the Generate tab's result
+    served = httpx.get(galleries[0][0]["image"]["url"], timeout=30)
     assert served.status_code == 200
     assert np.array_equal(
         np.asarray(Image.open(io.BytesIO(served.content))), np.asarray(Image.open(gallery[0]["image"]))
@@ -474,3 +477,47 @@ def test_zerogpu_is_asked_for_the_seconds_of_the_requests_work(tmp_path):
     paper_inpaint = 224 * 224 * 720  # the paper's inpainting on a 224 px ImageNet model
     assert app.gpu_seconds(None, pixel_steps=paper_inpaint) == app.GPU_START_SECONDS + 6
     assert app.gpu_seconds(None, pixel_steps=10**12) == app.GPU_MAX_SECONDS
+
+
+def test_every_example_fits_its_model_family_and_runs_on_its_embedded_model(client):
+    """Each family's examples name files that ship and classes every model of the family knows (an ImageNet
+    example's target is a class or super-class of the 64 px and the 1000-class models alike); each runs, with the
+    fast preset, on the embedded model its results are cached for."""
+    from test_superclasses import tiny_imagenet_model
+
+    family_models = {
+        "cifar10": [synth.load_model(app.EXAMPLE_MODELS["cifar10"])],
+        "imagenet": [synth.load_model(app.EXAMPLE_MODELS["imagenet"]), tiny_imagenet_model()],
+        "horse2zebra": [synth.load_model(app.EXAMPLE_MODELS["horse2zebra"])],
+    }
+    ran = 0
+    for tab in app.TABS:
+        for fam, rows in tab.examples.items():
+            for row in rows:
+                for m in family_models[fam]:
+                    for key in {"label", "target"} & set(row):
+                        assert m.target_classes(row[key])  # raises for a class the model lacks
+                files = {k: str(app.EXAMPLES / v) for k, v in row.items() if str(v).endswith((".png", ".jpg"))}
+                assert all(Path(f).is_file() for f in files.values())
+                values = {**row, **{k: handle_file(f) for k, f in files.items()}, "steps": 2}
+                model_name = app.EXAMPLE_MODELS[fam]
+                client.predict(model_name=model_name, preset="fast", **values, api_name=f"/{tab.api_name}")
+                ran += 1
+    assert ran >= 10 and {"cifar10", "imagenet", "horse2zebra"} <= {f for t in app.TABS for f in t.examples}
+
+
+@pytest.mark.parametrize(
+    "model_name, shown",
+    [
+        ("cifar10-resnet20-l2-eps0.5", ("cifar10", "cifar10-resnet20-l2-eps0.5")),
+        ("cifar10-resnet20-standard", ("cifar10", None)),
+        ("imagenet-resnet50-l2-eps3", ("imagenet", None)),
+        ("tiny-imagenet-resnet18-half-l2-eps1", ("imagenet", "tiny-imagenet-resnet18-half-l2-eps1")),
+        ("horse2zebra-resnet18-half-standard", ("horse2zebra", None)),
+    ],
+)
+def test_one_example_set_shows_for_each_model(model_name, shown):
+    """The examples follow the Model dropdown: the family's cached set on its embedded model, else the set that
+    fills the inputs (a Hub model, a standard twin)."""
+    sets = [(fam, on) for fam in app.EXAMPLE_MODELS for on in (app.EXAMPLE_MODELS[fam], None)]
+    assert [s for s in sets if app.shows_examples(model_name, *s)] == [shown]

@@ -64,3 +64,31 @@ def test_every_tab_and_one_run(url, tmp_path):
         assert panel.locator("img[alt^='cat #']").count() == 4
         page.screenshot(path=str(shots / "generate_result.png"), full_page=True)
         browser.close()
+
+
+def test_examples_follow_the_model_dropdown(url, tmp_path):
+    """On the Translate tab: the embedded CIFAR-10 model's cached examples; after picking the horse/zebra model's
+    standard twin, that family's examples, which fill the inputs and leave the model as it is."""
+    shots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(url, wait_until="networkidle")
+        page.get_by_role("tab", name="Translate").click()
+        panel = page.locator("[role=tabpanel]:visible")
+        assert panel.get_by_text("Examples (cifar10-resnet20-l2-eps0.5, fast preset; cached)").is_visible()
+        model = page.get_by_label("Model", exact=True)
+        model.click()
+        model.fill("horse2zebra-resnet18-half-standard")
+        page.keyboard.press("Enter")
+        page.get_by_text("Examples (click, then Translate)").first.wait_for(state="visible", timeout=30_000)
+        assert not panel.get_by_text("Examples (cifar10-resnet20-l2-eps0.5, fast preset; cached)").is_visible()
+        rows = panel.locator("tr.tr-body:visible")
+        assert rows.count() == 2 and "zebra.jpg" in rows.nth(1).locator("img").get_attribute("src")
+        assert rows.nth(0).inner_text().strip() == "zebra"  # a target the first model has no class of
+        rows.nth(1).click()  # the zebra -> horse example
+        target = panel.get_by_label("Target class / domain")
+        page.wait_for_function("t => t.value === 'horse'", arg=target.element_handle(), timeout=30_000)
+        assert model.input_value() == "horse2zebra-resnet18-half-standard"  # the example left the model alone
+        page.screenshot(path=str(shots / "examples_horse2zebra.png"), full_page=True)
+        browser.close()
