@@ -851,19 +851,23 @@ def add_examples(tab: Tab, inputs: dict, outputs: list, fn) -> list[tuple]:
     """Each family's examples twice: cached, on the family's embedded model (shown while that model is chosen), and
     filling the inputs only (shown with the family's other models). Returns [(column, family, model or None)]."""
     sets = []
+    # the examples run the robust model alone: the standard model's outputs stay out (an empty output written to
+    # Gradio's example cache cannot be read back from it)
+    keep = [k for k, o in enumerate(outputs) if o.label != "Standard model"]
     for fam, rows in tab.examples.items():
         names = list(rows[0])
         values = [[str(EXAMPLES / v) if str(v).endswith((".png", ".jpg")) else v for v in row.values()] for row in rows]
         for on in (EXAMPLE_MODELS[fam], None):
 
             def run_example(*values, on=on, names=names):
-                yield from fn(**dict(zip(names, values)), model_name=on, preset="fast")
+                for shown in fn(**dict(zip(names, values)), model_name=on, preset="fast"):
+                    yield [shown[k] for k in keep]
 
             with gr.Column(visible=shows_examples(START_MODEL, fam, on)) as column:
                 shown = gr.Examples(
                     values,
                     [inputs[k] for k in names],
-                    outputs,
+                    [outputs[k] for k in keep],
                     fn=run_example if on else None,
                     label=f"Examples ({on}, fast preset; cached)" if on else f"Examples (click, then {tab.title})",
                     cache_examples=on is not None,
