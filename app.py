@@ -69,6 +69,7 @@ HUB_MODEL = "imagenet-resnet50-l2-eps3"  # the Space's model when it can be had 
 PREVIEW_SIDE, PREVIEWS = 768, 10  # previews while PGD runs: at most this many px long, this many a run
 FAST_PNG_PIXELS = 1_000_000  # result images larger than this are written by the app (`as_files`), not by Gradio
 RESULTS_DIR = Path(tempfile.mkdtemp(prefix="synth-results-"))
+STANDARD = "Standard model"  # the label of every tab's output from the standard twin
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -249,13 +250,13 @@ def both(job, out, std):
 
 def pair(**kw):
     """The robust model's result beside the standard model's."""
-    return [gr.Image(label="Robust model", format="png", **kw), gr.Image(label="Standard model", format="png")]
+    return [gr.Image(label="Robust model", format="png", **kw), gr.Image(label=STANDARD, format="png")]
 
 
 def galleries(columns, height, robust="Robust model"):
     return [
         gr.Gallery(label=robust, format="png", columns=columns, height=height),
-        gr.Gallery(label="Standard model", format="png", columns=columns, height=height),
+        gr.Gallery(label=STANDARD, format="png", columns=columns, height=height),
     ]
 
 
@@ -853,7 +854,7 @@ def add_examples(tab: Tab, inputs: dict, outputs: list, fn) -> list[tuple]:
     sets = []
     # the examples run the robust model alone: the standard model's outputs stay out (an empty output written to
     # Gradio's example cache cannot be read back from it)
-    keep = [k for k, o in enumerate(outputs) if o.label != "Standard model"]
+    keep = [k for k, o in enumerate(outputs) if o.label != STANDARD]
     for fam, rows in tab.examples.items():
         names = list(rows[0])
         values = [[str(EXAMPLES / v) if str(v).endswith((".png", ".jpg")) else v for v in row.values()] for row in rows]
@@ -864,7 +865,7 @@ def add_examples(tab: Tab, inputs: dict, outputs: list, fn) -> list[tuple]:
                     yield [shown[k] for k in keep]
 
             with gr.Column(visible=shows_examples(START_MODEL, fam, on)) as column:
-                shown = gr.Examples(
+                table = gr.Examples(
                     values,
                     [inputs[k] for k in names],
                     [outputs[k] for k in keep],
@@ -873,7 +874,7 @@ def add_examples(tab: Tab, inputs: dict, outputs: list, fn) -> list[tuple]:
                     cache_examples=on is not None,
                     cache_mode="lazy",  # run on the first click, then served from the cache
                 )
-            for name, props in zip(names, shown.dataset.component_props):
+            for name, props in zip(names, table.dataset.component_props):
                 if "choices" in props:  # the table shows a class by its choice: the first model's may lack it
                     props["choices"] = [(row[name], row[name]) for row in rows]
             sets.append((column, fam, on))
@@ -882,7 +883,7 @@ def add_examples(tab: Tab, inputs: dict, outputs: list, fn) -> list[tuple]:
 
 def family(model_name: str) -> str:
     """A registered model's example family: the data set its name begins with (imagenet: Hub and 64 px models)."""
-    return next((f for f in ("cifar10", "horse2zebra") if str(model_name).startswith(f)), "imagenet")
+    return next((f for f in EXAMPLE_MODELS if str(model_name).startswith(f)), "imagenet")
 
 
 def shows_examples(model_name: str, fam: str, cached_on: str | None) -> bool:

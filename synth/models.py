@@ -148,9 +148,10 @@ def imagenet_classes() -> list[str]:
     return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def superclasses_of(dataset: str, num_classes: int, class_names: list[str]) -> dict[str, list[int]]:
-    """`RobustModel.superclasses` from what a model's config says: ImageNet indices are the class indices of a
-    1000-class ImageNet model, and are found by name for a model of some ImageNet classes."""
+@functools.cache
+def superclasses_of(dataset: str, num_classes: int, class_names: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """`RobustModel.superclasses` from what a model's config says (once per config): ImageNet indices are the class
+    indices of a 1000-class ImageNet model, and are found by name for a model of some ImageNet classes."""
     if dataset == "imagenet" and num_classes == 1000:
         imagenet_index = list(range(1000))
     elif dataset == "tiny_imagenet":
@@ -159,7 +160,7 @@ def superclasses_of(dataset: str, num_classes: int, class_names: list[str]) -> d
     else:
         return {}
     groups = {
-        name: [k for k, i in enumerate(imagenet_index) if lo <= i <= hi]
+        name: tuple(k for k, i in enumerate(imagenet_index) if lo <= i <= hi)
         for name, (lo, hi) in RESTRICTED_IMAGENET.items()
     }
     return {name: members for name, members in groups.items() if members}
@@ -279,23 +280,26 @@ class RobustModel(
         """The paper's Restricted-ImageNet targets over this model's classes: super-class -> the indices of its
         classes here (`RESTRICTED_IMAGENET`). An ImageNet model has all nine; a model of some ImageNet classes
         (tiny_imagenet) has those it has a class of; any other model none."""
-        return superclasses_of(self.dataset, self.num_classes, self.class_names)
+        groups = superclasses_of(self.dataset, self.num_classes, tuple(self.class_names))
+        return {name: list(members) for name, members in groups.items()}
 
     def target_classes(self, label: int | str) -> list[int]:
         """The classes a target stands for: a super-class's (its log-probability is the log-sum-exp of their logits
         less that of all logits), or one class (`class_index`)."""
-        groups = self.superclasses()
+        groups = superclasses_of(self.dataset, self.num_classes, tuple(self.class_names))
         name = label.strip().lower() if isinstance(label, str) else None
         if name in groups:
-            return groups[name]
-        try:
-            return [self.class_index(label)]
-        except ValueError as e:
-            if name in RESTRICTED_IMAGENET and groups:
-                raise ValueError(
-                    f"this model has no class of super-class {name!r}; its super-classes: {', '.join(groups)}"
-                ) from None
-            raise e from None
+            return list(groups[name])
+        if name in RESTRICTED_IMAGENET and groups and name not in (c.lower() for c in self.class_names):
+            raise ValueError(f"this model has no class of super-class {name!r}; its super-classes: {', '.join(groups)}")
+        return [self.class_index(label)]
+
+    def target_name(self, label: int | str) -> str:
+        """A target's name as the model spells it: the super-class's, or its class's (`target_classes`)."""
+        name = label.strip().lower() if isinstance(label, str) else None
+        if name in superclasses_of(self.dataset, self.num_classes, tuple(self.class_names)):
+            return name
+        return self.class_names[self.target_classes(label)[0]]
 
     # --- I/O: config.json + model.safetensors (+ seeds.safetensors) ------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:

@@ -134,12 +134,7 @@ def generation_classes(model, label=None, n: int = 1, seed: int | None = 0) -> l
     label is None)."""
     if label is None:
         return [model.class_names[i] for i in _generation_labels(model, label, n, _generator(seed))]
-    _generation_labels(model, label, n, None)  # checks n and the labels
-    groups = model.superclasses()
-    return [
-        lab.strip().lower() if str(lab).strip().lower() in groups else model.class_names[model.class_index(lab)]
-        for lab in _n_labels(label, n)
-    ]
+    return [model.target_name(lab) for lab in _n_labels(label, whole_number(n, "n", hi=10_000))]
 
 
 def _generation_labels(model, label, n: int, g) -> torch.Tensor:
