@@ -41,6 +41,9 @@ def smooth_fill(x: torch.Tensor, mask: torch.Tensor, iters: int = 40) -> torch.T
     return z
 
 
+FILLS = {"smooth": smooth_fill, "mean": mean_fill}  # inpainting's starts made at the model's size ('texture': synth.exemplar)
+
+
 def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
     """Area (block-average) downsampling: the image formation model super-resolution inverts."""
     return F.avg_pool2d(x, factor)

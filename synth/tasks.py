@@ -21,7 +21,8 @@ from .pgd import Step, autocast_for, keep_outside, pgd, uses_bf16
 from .photos import Crops, as_list, load_batch, one_or_many, paste_residual
 from .presets import Settings, recipe, settings, whole_number
 from .seeds import seeds_for
-from .starts import consistent_with, mean_fill, smooth_fill, upsample
+from .exemplar import exemplar_fill
+from .starts import FILLS, consistent_with, upsample
 from .tiles import blend, cut, tile_boxes
 
 if TYPE_CHECKING:
@@ -194,6 +195,7 @@ def inpaint(
     fill=None,
     hard=None,
     weight: float = 10.0,
+    seed: int = 0,
     preset=None,
     precision="auto",
     callback=None,
@@ -201,16 +203,24 @@ def inpaint(
 ):
     """Fill the masked region (white = fill) so the model sees `label` (its own prediction when omitted).
 
-    ours: a smooth fill of the hole (`fill='smooth'`), then the class loss with every pixel outside the mask held
-    fixed (`hard=True`). paper: a mean fill, then class loss + weight * change outside the mask. Either way the
-    pixels outside the mask are returned unchanged, at the original size. In a large photo each region of the mask
-    is worked on a square crop around it (`synth.photos.Crops`); all crops of all photos are one batch."""
-    images, batched = as_list(image)
-    crops = Crops(images, as_list(mask)[0], model.input_size)
-    x, m = crops.batch, crops.batch_masks
+    ours: the hole filled with the photo's own patches at its own resolution (`fill='texture'`,
+    `synth.exemplar`; `seed` drives its random search), then the class loss with every pixel outside the mask held
+    fixed (`hard=True`); PGD's change, made at the model's size, is upsampled and added to that fill. paper: a mean
+    fill, then class loss + weight * change outside the mask. `fill='smooth'` (a membrane fill) and 'mean' are
+    made at the model's size and the result resampled into the hole. Either way the pixels outside the mask are
+    returned unchanged, at the original size. In a large photo each region of the mask is worked on a square crop
+    around it (`synth.photos.Crops`); all crops of all photos are one batch."""
     r = recipe("inpaint", preset, fill=fill, hard=hard)
     s = settings(model, "inpaint", preset, **overrides)
-    x0 = smooth_fill(x, m) if r["fill"] == "smooth" else mean_fill(x, m)
+    images, batched = as_list(image)
+    crops = Crops(images, as_list(mask)[0], model.input_size)
+    if r["fill"] not in ("texture", *FILLS):
+        raise ValueError(f"fill must be one of texture, {', '.join(FILLS)}; got {r['fill']!r}")
+    textured, seed = r["fill"] == "texture", whole_number(seed, "seed", lo=0)
+    if textured:  # started at the photo's resolution: PGD's change is added to it, its texture kept
+        crops.fill(lambda region, hole: exemplar_fill(region, hole, seed))
+    x, m = crops.batch, crops.batch_masks
+    x0 = x if textured else FILLS[r["fill"]](x, m)
     objective = class_loss(_labels(model, label, x0, precision, crops.photo_of), fake_relu=True)
     dev = _device(model)
     ref, m_dev = x0.to(dev), m.to(dev)
@@ -220,7 +230,7 @@ def inpaint(
     else:
         objective = objective + weight * masked_fidelity(ref, m_dev)
     result = optimise(model, objective, x0, s, constraints=constraints, precision=precision, callback=callback)
-    return one_or_many(crops.paste_inside(result), batched)
+    return one_or_many((crops.paste_residual if textured else crops.paste_inside)(result), batched)
 
 
 def _toward_class(model, task: str, image, label, preset, precision, callback, overrides):

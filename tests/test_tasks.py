@@ -99,7 +99,7 @@ def test_settings_scale_and_presets(tiny):
     fast = synth.settings(tiny, "inpaint", "fast")
     assert fast.steps < 720 and fast.schedule == "linear" and synth.recipe("inpaint", "fast")["fill"] == "mean"
     ours = synth.settings(tiny, "inpaint")
-    assert synth.recipe("inpaint")["fill"] == "smooth" and synth.recipe("inpaint")["hard"]
+    assert synth.recipe("inpaint")["fill"] == "texture" and synth.recipe("inpaint")["hard"]
     assert abs(ours.eps - 7.0 * 32 / 224) < 1e-9
     assert synth.recipe("super_resolve")["start"] == "backprojected"
     assert synth.recipe("super_resolve", "paper")["start"] == "nearest"
