@@ -512,7 +512,8 @@ TABS = [
         synth.inpaint,
         "inpaint",
         "Upload a photo and paint over the region to fill (or upload a mask, white = fill). Ours fills the hole "
-        "smoothly from its border, then PGD makes it look like the class with the rest of the photo held fixed; "
+        "with patches of the photo's own texture, at its resolution, then PGD makes it look like the class with the "
+        "rest of the photo held fixed and adds its change to that fill; "
         "the paper starts from the image's mean colour and penalises changes outside. Pixels outside the mask are "
         "returned unchanged.",
         lambda: masked_inputs(

@@ -18,6 +18,8 @@ Columns, over the hole:
   CIFAR-style ResNet-20 trained from scratch on 64 px Tiny ImageNet here (benchmarks/judges/, never used to
   synthesise): channel-normalised features, squared differences, averaged over the hole; x harmonic: the mean
   ratio to the harmonic fill's distance on the same hole;
+- judge texture: a DISTS-style texture term from the same layers (Ding et al. 2020): each channel's mean and
+  std over the hole compared, so a texture in the wrong place is not counted as wrong at every pixel;
 - PSNR (dB).
 --speed: one hole of a fifth of the short side on a 1 MP and a 12 MP photo, the median of 3 runs.
 """
@@ -83,8 +85,10 @@ class Judge:
     """LPIPS-style distance (Zhang et al. 2018, without the learned weights) from a standard network's early
     layers."""
 
-    def __init__(self, folder: Path = JUDGE):
-        self.model = synth.load_model(str(folder)).eval()
+    def __init__(self, spec: str | Path = JUDGE):
+        from training.runs import load_any  # a model folder, or a training run of one
+
+        self.model = load_any(str(spec)).eval()
 
     @torch.no_grad()
     def layers(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -96,13 +100,19 @@ class Judge:
             out.append(z)
         return out
 
-    def distance(self, a: torch.Tensor, b: torch.Tensor, hole: torch.Tensor) -> float:
-        total = 0.0
+    def distances(self, a: torch.Tensor, b: torch.Tensor, hole: torch.Tensor) -> tuple[float, float]:
+        """(aligned, texture): the LPIPS-style distance, pixel by pixel; and a DISTS-style texture term (Ding et
+        al. 2020): the same features' mean and std per channel over the hole compared, blind to where a texture is."""
+        aligned = texture = 0.0
         for fa, fb in zip(self.layers(a), self.layers(b)):
             na, nb = F.normalize(fa, dim=1), F.normalize(fb, dim=1)
             w = F.interpolate(hole, size=fa.shape[-2:], mode="area")
-            total += float(((na - nb) ** 2).sum(1, keepdim=True).mul(w).sum() / w.sum())
-        return total
+            aligned += float(((na - nb) ** 2).sum(1, keepdim=True).mul(w).sum() / w.sum())
+            ma, mb = (na * w).sum((2, 3)) / w.sum(), (nb * w).sum((2, 3)) / w.sum()
+            sa = ((na - ma[..., None, None]) ** 2 * w).sum((2, 3)).div(w.sum()).sqrt()
+            sb = ((nb - mb[..., None, None]) ** 2 * w).sum((2, 3)).div(w.sum()).sqrt()
+            texture += float(((ma - mb) ** 2 + (sa - sb) ** 2).sum())
+        return aligned, texture
 
 
 def scores(judge: Judge, original: Image.Image, filled: Image.Image, box) -> dict[str, float]:
@@ -118,9 +128,11 @@ def scores(judge: Judge, original: Image.Image, filled: Image.Image, box) -> dic
     def laplacian_std(t):
         return float(F.conv2d(t.mean(1, keepdim=True), LAPLACE)[inner].std())
 
+    aligned, texture = judge.distances(o, f, hole)
     return {
         "texture": laplacian_std(f) / max(laplacian_std(o), 1e-8),
-        "judge": judge.distance(o, f, hole),
+        "judge": aligned,
+        "judge texture": texture,
         "psnr": float(psnr(f, o, hole)),
     }
 
@@ -131,14 +143,16 @@ def quality(model, judge: Judge, pics) -> None:
         for frac in FRACTIONS:
             mask, box = centre_hole(im, frac)
             results = fills(model, im, mask)
-            base = scores(judge, im, results["harmonic"], box)["judge"]
+            base = scores(judge, im, results["harmonic"], box)
             for method, filled in results.items():
                 s = scores(judge, im, filled, box)
-                s["x harmonic"] = s["judge"] / base
+                s["x harmonic"] = s["judge"] / base["judge"]
+                s["texture x harmonic"] = s["judge texture"] / base["judge texture"]
                 rows.setdefault((frac, method), []).append(s)
             print(f"  {name} {im.width}x{im.height} hole {frac}: done", file=sys.stderr, flush=True)
     print(f"\n{len(pics)} photos, model {model.name}\n")
-    print(f"| hole | method | texture | judge | x harmonic | PSNR (dB) |\n|---|---|---|---|---|---|")
+    print("| hole | method | texture | judge | x harmonic | judge texture | x harmonic | PSNR (dB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for frac in (*FRACTIONS, None):
         for method in ("harmonic", "exemplar", "inpaint fill=smooth", "inpaint fill=texture"):
             got = [s for (f, m), ss in rows.items() if m == method and frac in (None, f) for s in ss]
@@ -146,14 +160,14 @@ def quality(model, judge: Judge, pics) -> None:
             hole = "all" if frac is None else f"1/{round(1 / frac)}"
             print(
                 f"| {hole} | {method} | {mean['texture']:.2f} | {mean['judge']:.3f} | {mean['x harmonic']:.2f} "
-                f"| {mean['psnr']:.1f} |"
+                f"| {mean['judge texture']:.3f} | {mean['texture x harmonic']:.2f} | {mean['psnr']:.1f} |"
             )
 
 
 def speed(model) -> None:
     from bench_photos import photo_of  # the upscaled CC0 cat the other photo benchmarks time
 
-    print(f"\n| photo | fill | seconds (median of 3) |\n|---|---|---|")
+    print("\n| photo | fill | seconds (median of 3) |\n|---|---|---|")
     for mp in (1, 12):
         im = photo_of(mp)
         mask, _ = centre_hole(im, 0.2)
@@ -167,7 +181,8 @@ def speed(model) -> None:
 
 
 def figure(model, pics, out: Path, names: list[str], frac: float = 0.2) -> None:
-    """Per photo: the hole's surroundings at full size (1:1 pixels): original, harmonic, fill=smooth, fill=texture."""
+    """Per photo: the hole's surroundings at full size (1:1 pixels): original, harmonic, inpaint fill=smooth, the
+    exemplar start alone, inpaint fill=texture."""
     rows = []
     for name, im in pics:
         if name not in names:
@@ -176,11 +191,12 @@ def figure(model, pics, out: Path, names: list[str], frac: float = 0.2) -> None:
         results = fills(model, im, mask)
         pad = (bottom - top) // 4
         box = (left - pad, top - pad, right + pad, bottom + pad)
-        cells = [im.crop(box)] + [results[m].crop(box) for m in ("harmonic", "inpaint fill=smooth", "inpaint fill=texture")]
+        methods = ("harmonic", "inpaint fill=smooth", "exemplar", "inpaint fill=texture")
+        cells = [im.crop(box)] + [results[m].crop(box) for m in methods]
         rows.append(np.concatenate([np.asarray(c) for c in cells], 1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    Image.fromarray(np.concatenate(rows, 0)).save(out)
+    Image.fromarray(np.concatenate(rows, 0)).save(out, quality=90)
     print(f"wrote {out}")
 
 
@@ -188,9 +204,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", default=None, help="a folder of more photos, used at their own size")
     ap.add_argument("--model", default=None, help="default: the embedded default model")
+    ap.add_argument("--judge", default=str(JUDGE), help="the judge: a model folder or training run")
     ap.add_argument("--speed", action="store_true", help="only the timing table")
     ap.add_argument("--figure", default=None, help="write the README figure here instead of the tables")
-    ap.add_argument("--figure-photos", default="coffee,Wood,GreenMeadow", help="photo names for --figure")
+    ap.add_argument("--figure-photos", default="Dune,GreenMeadow,Wood", help="photo names for --figure")
     args = ap.parse_args()
     model = synth.load_model(args.model)
     if args.speed:
@@ -198,7 +215,7 @@ def main():
     pics = photos(args.photos)
     if args.figure:
         return figure(model, pics, Path(args.figure), args.figure_photos.split(","))
-    quality(model, Judge(), pics)
+    quality(model, Judge(args.judge), pics)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .images import resize
 from .starts import smooth_fill
 
-WORK_SIDE = 160  # the match field is solved on the hole's box scaled to at most this many pixels a side
+WORK_SIDE = 128  # the match field is solved on the hole's box scaled to at most this many pixels a side
 COARSEST = 20  # the pyramid's smallest level, in pixels a side
 MIN_SOURCES = 64  # a level starts the pyramid only with at least this many patches to copy
 RADIUS = 3  # patches are (2 * RADIUS + 1)^2 pixels at each level

@@ -43,7 +43,6 @@ CROP_CONTEXT = 1.5  # crop side / the region's longer side; chosen with benchmar
 WHOLE_UP_TO = 2  # photos at most this many model inputs long are worked whole: any crop would be most of them
 MOST = 0.5  # crops covering more of a photo than this: one image of all of it is cheaper and has all the context
 MAX_CROPS = 16  # more separate regions than this: the photo is worked whole, so a photo costs at most this many images
-FILL_CONTEXT = 2  # a start filled at full size (`Crops.fill`) takes its patches from the row's box grown this much
 GRID = 32  # the mask is first read in at most GRID x GRID cells, which bounds the pieces `crop_boxes` merges
 
 
@@ -154,30 +153,17 @@ class Crops:
         self.batch_masks = torch.cat([resize_mask(self._crop(k, self.masks), size) for k in range(len(self.boxes))])
         self.photo_of = torch.tensor([b[0] for b in self.boxes])  # each row's photo
 
-    def _crop(self, k: int, of=None, grow: float = 1) -> torch.Tensor:
-        """Row k's box of its photo (or, of=self.masks, of its mask) as a (1,C,h,w) float tensor; grow > 1: the box
-        grown that much about its centre, as far as the photo goes."""
-        i, t, lf, h, w = self._grown(k, grow)
+    def _crop(self, k: int, of=None) -> torch.Tensor:
+        """Row k's box of its photo (or, of=self.masks, of its mask) as a (1,C,h,w) float tensor."""
+        i, t, lf, h, w = self.boxes[k]
         if of is None:
             return to_tensor(self.photos[i].crop((lf, t, lf + w, t + h)))
         return torch.from_numpy(of[i][t : t + h, lf : lf + w].astype(np.float32))[None, None]
 
-    def _grown(self, k: int, grow: float) -> tuple[int, int, int, int, int]:
-        i, t, lf, h, w = self.boxes[k]
-        H, W = self.masks[i].shape
-        t2, l2 = max(0, t - round((grow - 1) * h / 2)), max(0, lf - round((grow - 1) * w / 2))
-        b2, r2 = min(H, t + h + round((grow - 1) * h / 2)), min(W, lf + w + round((grow - 1) * w / 2))
-        return i, t2, l2, b2 - t2, r2 - l2
-
     def fill(self, fill) -> None:
-        """Start every row from fill(region, region_mask) at the photo's own resolution, where region is the row's
-        box grown FILL_CONTEXT times (more of the photo to take patches from): the batch becomes those starts at
-        the model's size, and `paste_residual` adds PGD's change to them instead of to the photo."""
-        self.starts = []
-        for k, (_, t, lf, h, w) in enumerate(self.boxes):
-            _, t2, l2, _, _ = self._grown(k, FILL_CONTEXT)
-            filled = fill(self._crop(k, grow=FILL_CONTEXT), self._crop(k, self.masks, FILL_CONTEXT))
-            self.starts.append(filled[..., t - t2 : t - t2 + h, lf - l2 : lf - l2 + w])
+        """Start every row from fill(crop, crop_mask) at the photo's own resolution: the batch becomes those starts
+        at the model's size, and `paste_residual` adds PGD's change to them instead of to the photo."""
+        self.starts = [fill(self._crop(k), self._crop(k, self.masks)) for k in range(len(self.boxes))]
         self.batch = torch.cat([resize(s, self.size) for s in self.starts])
 
     def paste_inside(self, result: torch.Tensor) -> list:

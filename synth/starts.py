@@ -41,7 +41,10 @@ def smooth_fill(x: torch.Tensor, mask: torch.Tensor, iters: int = 40) -> torch.T
     return z
 
 
-FILLS = {"smooth": smooth_fill, "mean": mean_fill}  # inpainting's starts made at the model's size ('texture': synth.exemplar)
+FILLS = {
+    "smooth": smooth_fill,
+    "mean": mean_fill,
+}  # inpainting's starts made at the model's size ('texture': synth.exemplar)
 
 
 def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .exemplar import exemplar_fill
 from .images import MAX_OUTPUT_PIXELS, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
 from .objectives import class_loss, masked_fidelity
 from .objectives import feature as feature_objective
@@ -21,7 +22,6 @@ from .pgd import Step, autocast_for, keep_outside, pgd, uses_bf16
 from .photos import Crops, as_list, load_batch, one_or_many, paste_residual
 from .presets import Settings, recipe, settings, whole_number
 from .seeds import seeds_for
-from .exemplar import exemplar_fill
 from .starts import FILLS, consistent_with, upsample
 from .tiles import blend, cut, tile_boxes
 

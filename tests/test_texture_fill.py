@@ -12,7 +12,7 @@ from synth.images import to_tensor
 from synth.photos import Crops
 from synth.starts import smooth_fill
 
-FAST = dict(steps=2)
+FAST = {"steps": 2}
 LAPLACE = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3)
 
 
@@ -100,3 +100,12 @@ def test_a_mask_with_no_patch_outside_falls_back_to_the_membrane_fill():
 def test_unknown_fill_is_a_clear_error(tiny, photo, mask48x64):
     with pytest.raises(ValueError, match="fill must be one of texture, smooth, mean"):
         synth.inpaint(tiny, photo, mask48x64, fill="blur", **FAST)
+
+
+def test_feature_painting_adds_its_change_to_the_photo_unresampled(tiny):
+    im = textured()
+    mask, m = centre_hole(im, 75)
+    out = synth.paint_features(tiny, im, mask, feature=3, steps=8, eps=20.0)
+    assert (np.asarray(out)[~m] == np.asarray(im)[~m]).all()
+    assert (np.asarray(out)[m] != np.asarray(im)[m]).any()
+    assert detail(out, m) > 0.8 * detail(im, m)  # the stripes survive under the painted feature
