@@ -160,6 +160,10 @@ class Crops:
             return to_tensor(self.photos[i].crop((lf, t, lf + w, t + h)))
         return torch.from_numpy(of[i][t : t + h, lf : lf + w].astype(np.float32))[None, None]
 
+    def finer_than_batch(self) -> bool:
+        """Whether any row's box has more pixels than its row of the batch (the model's input) holds."""
+        return any(max(h, w) > self.size for *_, h, w in self.boxes)
+
     def fill(self, fill) -> None:
         """Start every row from fill(crop, crop_mask) at the photo's own resolution: the batch becomes those starts
         at the model's size, and `paste_residual` adds PGD's change to them instead of to the photo."""

@@ -204,23 +204,26 @@ def inpaint(
     """Fill the masked region (white = fill) so the model sees `label` (its own prediction when omitted).
 
     ours: the hole filled with the photo's own patches at its own resolution (`fill='texture'`,
-    `synth.exemplar`; `seed` drives its random search), then the class loss with every pixel outside the mask held
+    `synth.exemplar`; `seed` drives its random search; images the model sees 1:1 get the smooth fill), then the class loss with every pixel outside the mask held
     fixed (`hard=True`); PGD's change, made at the model's size, is upsampled and added to that fill. paper: a mean
     fill, then class loss + weight * change outside the mask. `fill='smooth'` (a membrane fill) and 'mean' are
     made at the model's size and the result resampled into the hole. Either way the pixels outside the mask are
     returned unchanged, at the original size. In a large photo each region of the mask is worked on a square crop
     around it (`synth.photos.Crops`); all crops of all photos are one batch."""
     r = recipe("inpaint", preset, fill=fill, hard=hard)
-    s = settings(model, "inpaint", preset, **overrides)
-    images, batched = as_list(image)
-    crops = Crops(images, as_list(mask)[0], model.input_size)
     if r["fill"] not in ("texture", *FILLS):
         raise ValueError(f"fill must be one of texture, {', '.join(FILLS)}; got {r['fill']!r}")
-    textured, seed = r["fill"] == "texture", whole_number(seed, "seed", lo=0)
-    if textured:  # started at the photo's resolution: PGD's change is added to it, its texture kept
-        crops.fill(lambda region, hole: exemplar_fill(region, hole, seed))
+    s = settings(model, "inpaint", preset, **overrides)
+    seed = whole_number(seed, "seed", lo=0)
+    images, batched = as_list(image)
+    crops = Crops(images, as_list(mask)[0], model.input_size)
+    fill = r["fill"]
+    if fill == "texture" and not crops.finer_than_batch():
+        fill = "smooth"  # thumbnails the model sees 1:1 have no finer texture to keep; smooth measured closer there
+    if fill == "texture":  # started at the photo's resolution: PGD's change is added to it, its texture kept
+        crops.fill(lambda crop, hole: exemplar_fill(crop, hole, seed))
     x, m = crops.batch, crops.batch_masks
-    x0 = x if textured else FILLS[r["fill"]](x, m)
+    x0 = x if fill == "texture" else FILLS[fill](x, m)
     objective = class_loss(_labels(model, label, x0, precision, crops.photo_of), fake_relu=True)
     dev = _device(model)
     ref, m_dev = x0.to(dev), m.to(dev)
@@ -230,7 +233,7 @@ def inpaint(
     else:
         objective = objective + weight * masked_fidelity(ref, m_dev)
     result = optimise(model, objective, x0, s, constraints=constraints, precision=precision, callback=callback)
-    return one_or_many((crops.paste_residual if textured else crops.paste_inside)(result), batched)
+    return one_or_many((crops.paste_residual if fill == "texture" else crops.paste_inside)(result), batched)
 
 
 def _toward_class(model, task: str, image, label, preset, precision, callback, overrides):

@@ -109,3 +109,12 @@ def test_feature_painting_adds_its_change_to_the_photo_unresampled(tiny):
     assert (np.asarray(out)[~m] == np.asarray(im)[~m]).all()
     assert (np.asarray(out)[m] != np.asarray(im)[m]).any()
     assert detail(out, m) > 0.8 * detail(im, m)  # the stripes survive under the painted feature
+
+
+def test_a_thumbnail_the_model_sees_whole_gets_the_smooth_fill(tiny):
+    """A 32 px image on a 32 px model has no finer texture to keep: 'texture' gives exactly the smooth fill's result."""
+    im = textured(32, 32)
+    mask, _ = centre_hole(im, 10)
+    a = synth.inpaint(tiny, im, mask, **FAST)
+    b = synth.inpaint(tiny, im, mask, fill="smooth", **FAST)
+    assert (np.asarray(a) == np.asarray(b)).all()
