@@ -12,7 +12,7 @@ from . import tasks
 from .images import ImageError, check_mask, list_images, load_image, load_mask
 from .models import DEFAULT_MODEL, RESTRICTED_IMAGENET, ModelLoadError, list_models, load_model
 from .presets import PRESETS
-from .starts import UPSAMPLING
+from .starts import FILLS, UPSAMPLING
 
 COMMANDS = {
     "generate": "class-conditional samples from the class seed (writes <class>_<k>.png)",
@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inpaint", help=COMMANDS["inpaint"])
     _common(p, mask=True)
     p.add_argument("--label", default=None, help="class (default: the model's prediction)" + SUPER)
+    p.add_argument(
+        "--fill",
+        choices=["texture", *FILLS],
+        default=None,
+        help="the hole's start (default: the preset's; ours: texture, the photo's own patches; paper: mean)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the texture fill's random search: the same seed, the same fill")
     p = sub.add_parser("super-resolve", help=COMMANDS["super-resolve"])
     _common(p)
     p.add_argument("--factor", type=int, default=4)
@@ -195,7 +202,9 @@ def _generate(model, args, kw):
 
 # command -> the task on a batch of files (and masks), with the command's own arguments
 BATCH_TASKS = {
-    "inpaint": lambda m, files, masks, a, kw: tasks.inpaint(m, files, masks, label=a.label, **kw),
+    "inpaint": lambda m, files, masks, a, kw: tasks.inpaint(
+        m, files, masks, label=a.label, fill=a.fill, seed=a.seed, **kw
+    ),
     "paint": lambda m, files, masks, a, kw: tasks.paint_features(m, files, masks, feature=a.feature, **kw),
     "super-resolve": lambda m, files, masks, a, kw: tasks.super_resolve(
         m, files, factor=a.factor, start=a.start, label=a.label, **kw

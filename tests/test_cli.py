@@ -23,7 +23,8 @@ def test_help_for_every_command(capsys):
         assert "--model" in out or cmd == "models"
         if cmd != "models":
             assert all(f in out for f in ("--steps", "--eps", "--step-size", "--out"))
-        assert ("--seed" in out) == (cmd == "generate")  # only generation draws random numbers
+        # only generation and inpainting's texture fill draw random numbers
+        assert ("--seed" in out) == (cmd in ("generate", "inpaint"))
 
 
 def test_real_cli_run_subprocess(tiny_dir, tmp_path):

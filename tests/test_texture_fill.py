@@ -118,3 +118,27 @@ def test_a_thumbnail_the_model_sees_whole_gets_the_smooth_fill(tiny):
     a = synth.inpaint(tiny, im, mask, **FAST)
     b = synth.inpaint(tiny, im, mask, fill="smooth", **FAST)
     assert (np.asarray(a) == np.asarray(b)).all()
+
+
+def test_cli_fill_and_seed(tiny_dir, tmp_path):
+    from synth.cli import main
+
+    im = textured()
+    mask, m = centre_hole(im, 75)
+    im.save(tmp_path / "p.png"), mask.save(tmp_path / "m.png")
+    common = [
+        "inpaint",
+        "--model",
+        str(tiny_dir),
+        "--input",
+        str(tmp_path / "p.png"),
+        "--mask",
+        str(tmp_path / "m.png"),
+    ]
+    for name, extra in [("texture", []), ("smooth", ["--fill", "smooth"]), ("seeded", ["--seed", "5"])]:
+        main([*common, *extra, "--steps", "2", "--out", str(tmp_path / name)])
+    read = lambda name: np.asarray(Image.open(tmp_path / name / "p.png"))
+    assert detail(Image.fromarray(read("texture")), m) > 3 * detail(Image.fromarray(read("smooth")), m)
+    assert (read("texture")[m] != read("seeded")[m]).any()
+    with pytest.raises(SystemExit):
+        main([*common, "--fill", "blur", "--out", str(tmp_path / "x")])
