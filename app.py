@@ -273,14 +273,14 @@ def photo_and_class(photo_label, class_label, value, height=300):
         )
 
 
-def masked_inputs(label, colour, last):
-    """A photo editor and an optional mask upload, then `last` (a function making the last input and its name)."""
+def masked_inputs(label, colour, rest):
+    """A photo editor and an optional mask upload, then `rest` (a function making the task's other inputs, by name)."""
     with gr.Row():
         editor = photo_editor(label, colour)
         with gr.Column():
             uploaded = image_input("...or upload a mask (optional)", 160, image_mode=None)
-            name, component = last()
-    return dict(editor=editor, uploaded_mask=uploaded, **{name: component})
+            others = rest()
+    return dict(editor=editor, uploaded_mask=uploaded, **others)
 
 
 def prepare_photo_to_class(model, image, target):
@@ -332,12 +332,25 @@ def inpaint_outputs():
         return [gr.Image(label="Masked input", format="png"), *pair()]
 
 
-def prepare_inpaint(model, editor, uploaded_mask, label):
+def inpaint_options():
+    return dict(
+        label=class_dropdown("Class (optional)", True),
+        fill=gr.Radio(
+            ["preset", "texture", *synth.starts.FILLS],
+            value="preset",
+            label="Fill",
+            info="the hole's start - preset: ours = texture (the photo's own patches, at its resolution), paper = mean",
+        ),
+    )
+
+
+def prepare_inpaint(model, editor, uploaded_mask, label, fill):
     photo, mask = editor_parts(editor, uploaded_mask)
     masked = np.where(np.asarray(mask)[..., None] > 0, 128, np.asarray(photo)).astype(np.uint8)
     crops = crop_count(model, mask)
     context = dict(size=photo.size, masked=Image.fromarray(masked), before=photo, whole=crops == 0)
-    return Job((photo, mask), dict(label=label or None), context, images=max(crops, 1))
+    kwargs = dict(label=label or None, fill=None if fill in (None, "preset") else fill)
+    return Job((photo, mask), kwargs, context, images=max(crops, 1))
 
 
 def crop_count(model, mask: Image.Image) -> int:
@@ -432,7 +445,7 @@ def paint_inputs():
     return masked_inputs(
         "Photo - paint the region",
         "#00ffff",
-        lambda: ("feature_k", gr.Dropdown([], value=None, label="Feature index", allow_custom_value=True)),
+        lambda: dict(feature_k=gr.Dropdown([], value=None, label="Feature index", allow_custom_value=True)),
     )
 
 
@@ -516,9 +529,7 @@ TABS = [
         "rest of the photo held fixed and adds its change to that fill; "
         "the paper starts from the image's mean colour and penalises changes outside. Pixels outside the mask are "
         "returned unchanged.",
-        lambda: masked_inputs(
-            "Photo - paint the region to fill", "#ff00ff", lambda: ("label", class_dropdown("Class (optional)", True))
-        ),
+        lambda: masked_inputs("Photo - paint the region to fill", "#ff00ff", inpaint_options),
         inpaint_outputs,
         prepare_inpaint,
         lambda job, out, std: (job.context["masked"], out, std),

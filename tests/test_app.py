@@ -68,6 +68,25 @@ def test_inpaint_with_uploaded_mask(client, files):
     assert np.array_equal(np.asarray(Image.open(after)), np.asarray(Image.open(out)))
 
 
+def test_the_fill_choice_reaches_inpaint(client, tmp_path):
+    from test_texture_fill import centre_hole, detail, textured
+
+    photo = textured()
+    mask, m = centre_hole(photo, 75)
+    photo.save(tmp_path / "p.png"), mask.save(tmp_path / "m.png")
+    outs = {}
+    for fill in ("preset", "smooth"):
+        _, out, _, _ = client.predict(
+            editor=editor(tmp_path / "p.png"),
+            uploaded_mask=handle_file(str(tmp_path / "m.png")),
+            fill=fill,
+            steps=2,
+            api_name="/inpaint",
+        )
+        outs[fill] = Image.open(out).convert("RGB")
+    assert detail(outs["preset"], m) > 3 * detail(outs["smooth"], m)  # ours: the photo's texture; smooth: a blob
+
+
 def test_a_large_photo_comes_back_lossless_and_written_once(client, tmp_path):
     rng = np.random.default_rng(1)
     photo = Image.fromarray((rng.random((1000, 1100, 3)) * 255).astype("uint8"))  # 1.1 MP: the app writes its PNGs
@@ -147,7 +166,11 @@ def test_translate_sketch_visualize_superres_paint(client, files):
             "unknown class",
         ),
         ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", None, "dog"], "upload a photo"),
-        ("/inpaint", lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, ""], "mask is empty"),
+        (
+            "/inpaint",
+            lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, "", "preset"],
+            "mask is empty",
+        ),
         ("/generate", lambda f: ["cifar10-resnet20-l2-eps0.5", "caat", 1, 0], "did you mean"),
         (
             "/translate",
@@ -161,7 +184,7 @@ def test_translate_sketch_visualize_superres_paint(client, files):
         ),
         (
             "/inpaint",
-            lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "notimage.png"), None, ""],
+            lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "notimage.png"), None, "", "preset"],
             "not a readable image",
         ),
     ],
