@@ -208,8 +208,8 @@ def inpaint(
     pixel outside the mask held fixed (`hard=True`); PGD's change, made at the model's size, is upsampled and added
     to that fill. paper: a mean fill, then class loss + weight * change outside the mask. `fill='smooth'` (a
     membrane fill) and 'mean' are made at the model's size and the result resampled into the hole. Either way the
-    pixels outside the mask are returned unchanged, at the original size. In a large photo each region of the mask is worked on a square crop
-    around it (`synth.photos.Crops`); all crops of all photos are one batch."""
+    pixels outside the mask are returned unchanged, at the original size. In a large photo each region of the
+    mask is worked on a square crop around it (`synth.photos.Crops`); all crops of all photos are one batch."""
     r = recipe("inpaint", preset, fill=fill, hard=hard)
     if r["fill"] not in ("texture", *FILLS):
         raise ValueError(f"fill must be one of texture, {', '.join(FILLS)}; got {r['fill']!r}")
