@@ -336,7 +336,7 @@ def inpaint_options():
     return dict(
         label=class_dropdown("Class (optional)", True),
         fill=gr.Radio(
-            ["preset", "texture", *synth.starts.FILLS],
+            ["preset", *synth.starts.INPAINT_FILLS],
             value="preset",
             label="Fill",
             info="the hole's start - preset: ours = texture (the photo's own patches, at its resolution), paper = mean",

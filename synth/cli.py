@@ -12,7 +12,7 @@ from . import tasks
 from .images import ImageError, check_mask, list_images, load_image, load_mask
 from .models import DEFAULT_MODEL, RESTRICTED_IMAGENET, ModelLoadError, list_models, load_model
 from .presets import PRESETS
-from .starts import FILLS, UPSAMPLING
+from .starts import INPAINT_FILLS, UPSAMPLING
 
 COMMANDS = {
     "generate": "class-conditional samples from the class seed (writes <class>_<k>.png)",
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", default=None, help="class (default: the model's prediction)" + SUPER)
     p.add_argument(
         "--fill",
-        choices=["texture", *FILLS],
+        choices=INPAINT_FILLS,
         default=None,
         help="the hole's start (default: the preset's; ours: texture, the photo's own patches; paper: mean)",
     )

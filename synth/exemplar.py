@@ -143,9 +143,9 @@ def _search(fill: torch.Tensor, valid, targets, match: torch.Tensor, g) -> torch
         better = c < cost
         best, cost = torch.where(better[:, None], cand, best), torch.where(better, c, cost)
 
+    field = match.clone()  # the current matches of every pixel, for propagation
     for _ in range(SEARCH_ROUNDS):
         for dy, dx in _STEPS:
-            field = match.clone()
             field[targets] = best
             ny, nx = (where[:, 0] + dy).clamp(0, h - 1), (where[:, 1] + dx).clamp(0, w - 1)
             consider(field[ny, nx] - torch.tensor([dy, dx]))
@@ -153,9 +153,8 @@ def _search(fill: torch.Tensor, valid, targets, match: torch.Tensor, g) -> torch
         while radius >= 1:
             consider(best + torch.randint(-radius, radius + 1, best.shape, generator=g))
             radius //= 2
-    out = match.clone()
-    out[targets] = best
-    return out
+    field[targets] = best
+    return field
 
 
 def _cost(own: torch.Tensor, patches: torch.Tensor, src: torch.Tensor, w: int) -> torch.Tensor:

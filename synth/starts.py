@@ -41,8 +41,9 @@ def smooth_fill(x: torch.Tensor, mask: torch.Tensor, iters: int = 40) -> torch.T
     return z
 
 
-# inpainting's starts made at the model's size (its 'texture' start is made at the photo's: synth.exemplar)
+# inpainting's starts made at the model's size; its 'texture' start is made at the photo's (synth.exemplar)
 FILLS = {"smooth": smooth_fill, "mean": mean_fill}
+INPAINT_FILLS = ("texture", *FILLS)  # every `inpaint(fill=...)`
 
 
 def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:

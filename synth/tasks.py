@@ -22,7 +22,7 @@ from .pgd import Step, autocast_for, keep_outside, pgd, uses_bf16
 from .photos import Crops, as_list, load_batch, one_or_many, paste_residual
 from .presets import Settings, recipe, settings, whole_number
 from .seeds import seeds_for
-from .starts import FILLS, consistent_with, upsample
+from .starts import FILLS, INPAINT_FILLS, consistent_with, upsample
 from .tiles import blend, cut, tile_boxes
 
 if TYPE_CHECKING:
@@ -211,8 +211,8 @@ def inpaint(
     pixels outside the mask are returned unchanged, at the original size. In a large photo each region of the
     mask is worked on a square crop around it (`synth.photos.Crops`); all crops of all photos are one batch."""
     r = recipe("inpaint", preset, fill=fill, hard=hard)
-    if r["fill"] not in ("texture", *FILLS):
-        raise ValueError(f"fill must be one of texture, {', '.join(FILLS)}; got {r['fill']!r}")
+    if r["fill"] not in INPAINT_FILLS:
+        raise ValueError(f"fill must be one of {', '.join(INPAINT_FILLS)}; got {r['fill']!r}")
     s = settings(model, "inpaint", preset, **overrides)
     seed = whole_number(seed, "seed", lo=0)
     images, batched = as_list(image)
