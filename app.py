@@ -63,7 +63,7 @@ EXAMPLES = Path(__file__).parent / "examples"  # small photos per model family, 
 EXAMPLE_MODELS = {
     "cifar10": "cifar10-resnet20-l2-eps0.5",
     "imagenet": "tiny-imagenet-resnet18-half-l2-eps1",
-    "horse2zebra": "horse2zebra-resnet18-half-l2-eps1.5",
+    "horse2zebra": "horse2zebra-resnet18-half-l2-eps3",
 }
 HUB_MODEL = "imagenet-resnet50-l2-eps3"  # the Space's model when it can be had (README: preload_from_hub)
 PREVIEW_SIDE, PREVIEWS = 768, 10  # previews while PGD runs: at most this many px long, this many a run
@@ -542,7 +542,7 @@ TABS = [
         synth.translate,
         "translate",
         "Push a photo toward another class or domain inside a large L2 ball: pick the model "
-        "`horse2zebra-resnet18-half-l2-eps1.5` and the target `zebra` (or `horse`) for the paper's horse <-> zebra, "
+        "`horse2zebra-resnet18-half-l2-eps3` and the target `zebra` (or `horse`) for the paper's horse <-> zebra, "
         "or any class of an ImageNet or CIFAR-10 model. The change is pasted onto the photo at its own size.",
         lambda: photo_and_class("Photo", "Target class / domain", "dog"),
         row_of_pair,

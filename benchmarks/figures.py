@@ -1,4 +1,4 @@
-"""Figures for the README (PNG, into docs/): python benchmarks/figures.py [--model M] [--out docs]
+"""Figures for the README (PNG or JPEG, into docs/): python benchmarks/figures.py [--model M] [--out docs]
 
 - generate.png:   per class: seeds; the robust model's samples from them (ours, paper); the standard twin's (paper)
 - superres.png:   x4 super-resolution of CIFAR-10 test images: input / bicubic / paper / ours / original
@@ -15,7 +15,8 @@ Test images come from tests/data/cifar10_samples (committed, so this runs anywhe
 - superclasses.png:           per super-class: three samples generated toward it, and examples/photos/astronaut.jpg
                               translated toward it
 --only horse2zebra --data HORSE2ZEBRA (the testA/testB folders of the horse2zebra set):
-- horse2zebra.png:            eight test horses -> zebra and eight zebras -> horse: robust model vs standard twin
+- horse2zebra.jpg:            four test horses -> zebra and four zebras -> horse at full size (256 px): photo,
+                              robust model, standard twin
 """
 
 import argparse
@@ -31,11 +32,12 @@ import synth  # noqa: E402
 from synth.evaluate import load_test_set, quantize, square_masks  # noqa: E402
 from synth.images import to_pil  # noqa: E402
 from synth.starts import downsample, mean_fill, smooth_fill, upsample  # noqa: E402
+from training.runs import load_any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = 64  # every 32 px image drawn 2x, nearest, so pixels stay pixels
 TINY_IMAGENET = "tiny-imagenet-resnet18-half-l2-eps1"
-HORSE2ZEBRA = "horse2zebra-resnet18-half-l2-eps1.5"
+HORSE2ZEBRA = "horse2zebra-resnet18-half-l2-eps3"
 
 
 def up(img, size=CELL):
@@ -135,18 +137,18 @@ def superclasses(robust, standard, out: Path, n: int = 3):
     print(f"the standard twin puts {hits} of {total} generated samples in their super-class")
 
 
-def horse2zebra(robust, standard, data: Path, out: Path, n: int = 8, preset: str = "ours"):
-    """n test horses -> zebra and n test zebras -> horse, at 128 px: original, robust model, standard twin."""
+def horse2zebra(robust, standard, data: Path, out: Path, n: int = 4, preset: str = "ours"):
+    """The first n test horses -> zebra and n test zebras -> horse at their own size (256 px; the change is pasted
+    at that size): photo, robust model, standard twin."""
     rows, labels = [], []
     for folder, target in (("testA", "zebra"), ("testB", "horse")):
-        files = sorted((data / folder).iterdir())[:n]
-        photos_ = [synth.load_image(p).resize((128, 128), Image.Resampling.BICUBIC) for p in files]
+        photos_ = [synth.load_image(p) for p in sorted((data / folder).iterdir())[:n]]
         rows.append(photos_)
         rows.append(synth.translate(robust, photos_, target, preset=preset))
         rows.append(synth.translate(standard, photos_, target, preset=preset))
         other = "horse" if target == "zebra" else "zebra"
-        labels += [f"{other}s", f"-> {target}: robust", f"-> {target}: standard"]
-    grid(rows, labels, cell=128, left=120).save(out / "horse2zebra.png")
+        labels += [f"{other}s", f"-> {target}: ours", f"-> {target}: twin"]
+    grid(rows, labels, cell=photos_[0].width, left=110).save(out / "horse2zebra.jpg", quality=90)
 
 
 def generation(robust, standard, n: int) -> Image.Image:
@@ -229,9 +231,10 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     default = {"imagenet-classes": TINY_IMAGENET, "superclasses": TINY_IMAGENET, "horse2zebra": HORSE2ZEBRA}
-    robust = synth.load_model(args.model or default.get(args.only))
+    spec = args.model or default.get(args.only)
+    robust = load_any(spec) if spec else synth.load_model()  # a model name or folder, or a training run
     if args.only in default:
-        standard = synth.load_model(synth.standard_twin(robust))
+        standard = synth.load_model(synth.standard_twin(robust) or synth.standard_twin(synth.load_model(default[args.only])))
         if args.only == "horse2zebra":
             return horse2zebra(robust, standard, Path(args.data), out)
         if args.only == "superclasses":

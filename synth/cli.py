@@ -11,7 +11,7 @@ from pathlib import Path
 from . import tasks
 from .images import ImageError, check_mask, list_images, load_image, load_mask
 from .models import DEFAULT_MODEL, RESTRICTED_IMAGENET, ModelLoadError, list_models, load_model
-from .presets import PRESETS
+from .presets import PRECISIONS, PRESETS
 from .starts import INPAINT_FILLS, UPSAMPLING
 
 COMMANDS = {
@@ -48,7 +48,7 @@ def _common(p: argparse.ArgumentParser, needs_input=True, mask=False):
     p.add_argument("--eps", type=float, default=None, help="L2 radius in [0,1]-pixel units")
     p.add_argument("--step-size", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=8, help="images per PGD batch for folder inputs")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,9 +66,9 @@ MODELS: dict[str, tuple[str, str]] = {
         "local:standard-tiny-imagenet",
         "embedded standard (eps 0) twin of the 64 px ImageNet-class model",
     ),
-    "horse2zebra-resnet18-half-l2-eps1.5": (
+    "horse2zebra-resnet18-half-l2-eps3": (
         "local:robust-horse2zebra",
-        "embedded robust 128 px horse/zebra domain model (L2, eps 1.5), for horse <-> zebra translation",
+        "embedded robust 128 px horse/zebra domain model (L2, eps 3), for horse <-> zebra translation",
     ),
     "horse2zebra-resnet18-half-standard": (
         "local:standard-horse2zebra",
@@ -86,7 +86,7 @@ DEFAULT_MODEL = "cifar10-resnet20-l2-eps0.5"
 STANDARD_TWIN = {
     "cifar10-resnet20-l2-eps0.5": "cifar10-resnet20-standard",
     "tiny-imagenet-resnet18-half-l2-eps1": "tiny-imagenet-resnet18-half-standard",
-    "horse2zebra-resnet18-half-l2-eps1.5": "horse2zebra-resnet18-half-standard",
+    "horse2zebra-resnet18-half-l2-eps3": "horse2zebra-resnet18-half-standard",
 }
 STANDARD_TWIN.update({k: k.replace("l2-eps3", "standard") for k in MODELS if k.endswith("l2-eps3")})
 

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .presets import Settings
+from .presets import PRECISIONS, Settings
 
 Loss = Callable[[torch.Tensor], torch.Tensor]  # x (B,C,H,W) in [0,1] -> per-example loss (B,)
 Projection = Callable[[torch.Tensor], torch.Tensor]
@@ -62,8 +62,8 @@ def keep_outside(ref: torch.Tensor, mask: torch.Tensor) -> Projection:
 
 def uses_bf16(device: torch.device | str, precision: str = "auto") -> bool:
     """Whether PGD on `device` runs in bf16: asked for, or 'auto' on CUDA with bf16 and CPUs with AVX512/AMX."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision == "bf16"
     dev = torch.device(device).type

@@ -274,7 +274,7 @@ def test_advanced_fields_show_the_preset_values_and_reach_pgd(client, files, mon
 
 
 def test_translate_between_domains_with_the_horse2zebra_model(client, files):
-    h2z = "horse2zebra-resnet18-half-l2-eps1.5"
+    h2z = "horse2zebra-resnet18-half-l2-eps3"
     out, _, _ = client.predict(
         model_name=h2z, image=handle_file(str(files / "photo.png")), target="zebra", steps=1, api_name="/translate"
     )

@@ -65,7 +65,7 @@ def test_embedded_models_are_small():
 
 @pytest.mark.parametrize(
     "name, classes, size",
-    [("tiny-imagenet-resnet18-half-l2-eps1", 200, 64), ("horse2zebra-resnet18-half-l2-eps1.5", 2, 128)],
+    [("tiny-imagenet-resnet18-half-l2-eps1", 200, 64), ("horse2zebra-resnet18-half-l2-eps3", 2, 128)],
 )
 def test_embedded_photo_models_load_offline_with_their_twins(name, classes, size, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -84,4 +84,4 @@ def test_imagenet_class_model_speaks_the_imagenet_models_names():
     index = [imagenet.index(c) for c in model.class_names]
     assert index == sorted(index) and model.class_names[0] == "goldfish" and "school bus" in model.class_names
     assert model.seed_bank is not None and bool(model.seed_bank.covers(torch.arange(200)).all())
-    assert synth.load_model("horse2zebra-resnet18-half-l2-eps1.5").class_names == ["horse", "zebra"]
+    assert synth.load_model("horse2zebra-resnet18-half-l2-eps3").class_names == ["horse", "zebra"]

@@ -425,7 +425,7 @@ def test_horse2zebra_cpu_recipe_end_to_end(tmp_path, tiny_dir):
     with safe_open(tmp_path / "model" / "model.safetensors", "pt") as f:
         assert f.get_slice("net.conv1.weight").get_dtype() == "F16" and f.get_slice("mean").get_dtype() == "F32"
     m = synth.load_model(str(tmp_path / "model"))
-    assert m.class_names == ["horse", "zebra"] and m.eps == 1.5
+    assert m.class_names == ["horse", "zebra"] and m.eps == 3.0
     assert synth.translate(m, Image.new("RGB", (50, 30)), "zebra", steps=2).size == (50, 30)
     with pytest.raises(ValueError, match="unknown class 'zebr'.*did you mean 'zebra'"):
         synth.translate(m, Image.new("RGB", (50, 30)), "zebr", steps=2)

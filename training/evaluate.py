@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from synth.evaluate import robust_accuracy
+from synth.presets import PRECISIONS
 from training.data import DataError, InMemory
 from training.runs import load_any
 
@@ -34,7 +35,7 @@ def main(argv=None):
     p.add_argument("--eps", type=float, default=0.5)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--limit", type=int, default=None, help="evaluate N evenly spaced test images")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     args = p.parse_args(argv)
     model = load_any(args.model)
     try:
