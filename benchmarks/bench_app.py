@@ -1,7 +1,7 @@
 """A photo tab through the whole app - upload, Gradio's decoding, the task, writing the results, download - against
 the task alone: seconds per call on this machine, as a table.
 
-    python benchmarks/bench_app.py [--sizes 1 11] [--repeats 2]
+    python -m benchmarks.bench_app [--sizes 1 11] [--repeats 2]
 
 The photo is chelsea resized to each size (megapixels; at 11 MP its long side is 4062 px, under the 4096 px to which
 the app shrinks larger uploads, so the app and the task alone work on the same photo), sent as a JPEG with
@@ -10,19 +10,16 @@ CIFAR-10 model, via gradio_client on an in-process server. Each figure is the be
 """
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from anywhere without installing
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_photos import best_of, hole, photo_of
 from gradio_client import Client, handle_file
 
 import app
 import synth
+from benchmarks.bench_photos import best_of, hole, photo_of
 
 MODEL = "cifar10-resnet20-l2-eps0.5"
 

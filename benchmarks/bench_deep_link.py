@@ -1,6 +1,6 @@
 """What a "Share a link to this result" link (gr.DeepLinkButton) still opens after the app restarts.
 
-python benchmarks/bench_deep_link.py [--port 7871]
+python -m benchmarks.bench_deep_link [--port 7871]
 
 Starts `app.py` in a subprocess, runs a generation through gradio_client, takes the session's deep link (what the
 button copies), then reopens the link: at once, after a restart of the app on the same disk (a local server, or a

@@ -1,6 +1,6 @@
 """Inpainting: does the fast schedule reach the paper schedule's objective value?
 
-    python benchmarks/bench_inpaint_schedule.py [--model M] [--images tests/data/cifar10_samples] [--n 50]
+    python -m benchmarks.bench_inpaint_schedule [--model M] [--images tests/data/cifar10_samples] [--n 50]
 
 For each test image a square patch (~10% of the image) is mean-filled; we run the inpainting objective
 (class loss with FakeReLU + 10 * masked change, label = the model's prediction on the masked image) with
@@ -9,11 +9,8 @@ final objective and the wall time of each. Same primitive, same objective: only 
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 import torch
 

@@ -1,6 +1,6 @@
 """PGD speed on this machine: ms per image-step (forward + input gradient) for a ResNet-50 at 224x224.
 
-    python benchmarks/bench_pgd.py [--arch resnet50] [--size 224] [--batches 1 8] [--device cpu|cuda]
+    python -m benchmarks.bench_pgd [--arch resnet50] [--size 224] [--batches 1 8] [--device cpu|cuda]
 
 Columns: the naive path (fp32, parameters requiring grad, NCHW); bf16 autocast (where the device supports it) +
 channels_last + no parameter gradients; + BatchNorm folded into the convolutions; + the weights stored in bf16
@@ -11,11 +11,7 @@ Also checks that bf16 does not change results: final class loss of a 10-step PGD
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 import torch
 import torch.nn.functional as F

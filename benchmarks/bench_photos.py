@@ -1,6 +1,6 @@
 """Each tab's default action on real photos of several sizes: seconds per call on this machine, as a table.
 
-    python benchmarks/bench_photos.py [--sizes 0.3 1 3 12] [--models embedded imagenet] [--tasks ...]
+    python -m benchmarks.bench_photos [--sizes 0.3 1 3 12] [--models embedded imagenet] [--tasks ...]
 
 The photo is scikit-image's `chelsea` (CC0, committed as examples/photos/chelsea.jpg) resized to each size in
 megapixels. Models: the embedded CIFAR-10 ResNet-20 (the default), the embedded 64 px ImageNet-class model
@@ -13,12 +13,10 @@ of one sample (size-independent). Each figure is the best of --repeats calls aft
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 
 import torch
 from PIL import Image

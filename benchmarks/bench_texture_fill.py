@@ -1,6 +1,6 @@
 """Inpainting that keeps the photo's texture: the fills and `synth.inpaint` on real photos at their own size.
 
-    python benchmarks/bench_texture_fill.py [--photos DIR] [--model NAME] [--speed] [--figure docs/texture_fill.png]
+    python -m benchmarks.bench_texture_fill [--photos DIR] [--model NAME] [--speed] [--figure docs/texture_fill.png]
 
 Photos: examples/photos/ (the CC0 / public-domain samples), plus every .jpg/.png in --photos DIR at its own size.
 The README's figures use the 12 photos of Debian's mate-backgrounds package (GPL-2+, 1.3-4.9 MP), unpacked with
@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from anywhere without installing
 
 import numpy as np
 import torch
@@ -165,7 +164,7 @@ def quality(model, judge: Judge, pics) -> None:
 
 
 def speed(model) -> None:
-    from bench_photos import photo_of  # the upscaled CC0 cat the other photo benchmarks time
+    from benchmarks.bench_photos import photo_of  # the upscaled CC0 cat the other photo benchmarks time
 
     print("\n| hole | fill | 1 MP (s) | 12 MP (s) | 12 MP / 1 MP |\n|---|---|---|---|---|")
     ims = {mp: photo_of(mp) for mp in (1, 12)}

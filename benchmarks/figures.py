@@ -1,4 +1,4 @@
-"""Figures for the README (PNG or JPEG, into docs/): python benchmarks/figures.py [--model M] [--out docs]
+"""Figures for the README (PNG or JPEG, into docs/): python -m benchmarks.figures [--model M] [--out docs]
 
 - generate.png:   per class: seeds; the robust model's samples from them (ours, paper); the standard twin's (paper)
 - superres.png:   x4 super-resolution of CIFAR-10 test images: input / bicubic / paper / ours / original
@@ -20,19 +20,16 @@ Test images come from tests/data/cifar10_samples (committed, so this runs anywhe
 """
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from PIL import Image, ImageDraw
 
-import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-
-import synth  # noqa: E402
-from synth.evaluate import load_test_set, quantize, square_masks  # noqa: E402
-from synth.images import to_pil  # noqa: E402
-from synth.starts import downsample, mean_fill, smooth_fill, upsample  # noqa: E402
-from training.runs import load_any  # noqa: E402
+import synth
+from synth.evaluate import load_test_set, quantize, square_masks
+from synth.images import to_pil
+from synth.starts import downsample, mean_fill, smooth_fill, upsample
+from training.runs import load_any
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = 64  # every 32 px image drawn 2x, nearest, so pixels stay pixels
@@ -234,7 +231,9 @@ def main():
     spec = args.model or default.get(args.only)
     robust = load_any(spec) if spec else synth.load_model()  # a model name or folder, or a training run
     if args.only in default:
-        standard = synth.load_model(synth.standard_twin(robust) or synth.standard_twin(synth.load_model(default[args.only])))
+        standard = synth.load_model(
+            synth.standard_twin(robust) or synth.standard_twin(synth.load_model(default[args.only]))
+        )
         if args.only == "horse2zebra":
             return horse2zebra(robust, standard, Path(args.data), out)
         if args.only == "superclasses":

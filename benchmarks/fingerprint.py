@@ -1,7 +1,7 @@
 """Fingerprints of every task's output under every preset: a refactor that must not change results is checked by
 comparing two runs of this script, before and after.
 
-    python benchmarks/fingerprint.py [--models M ...] [--json F] [--compare F]
+    python -m benchmarks.fingerprint [--models M ...] [--json F] [--compare F]
 
 Each task runs on fixed inputs (the example images, a fixed mask, seed 0) on each embedded robust model, in fp32
 (bf16 kernels differ between CPUs) and on one thread (so reductions run in one order); the sha256 of each output
@@ -19,9 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
-
-import synth  # noqa: E402
+import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

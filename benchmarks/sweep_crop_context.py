@@ -1,6 +1,6 @@
 """How much context a masked region's crop should have: inpainting PSNR inside the hole, per crop size.
 
-    python benchmarks/sweep_crop_context.py --images PATH [--side 384] [--holes 24 48] [--per-image 3]
+    python -m benchmarks.sweep_crop_context --images PATH [--side 384] [--holes 24 48] [--per-image 3]
         [--context 1.5 2 3 4] [--presets ours paper] [--model M]
 
 Every photo under PATH (any depth) is resized so that its shorter side is `--side` px, far larger than the
@@ -15,11 +15,8 @@ gives the result the class it gives the photo before the hole was cut. All holes
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 import numpy as np
 import torch

@@ -1,7 +1,7 @@
 """Choose the ImageNet seed bank's resolution, basis and rank by held-out likelihood and file size.
 
-    python benchmarks/sweep_seed_bank.py --data ../shared/data/tiny-imagenet-200          # the table (~3 min)
-    python benchmarks/sweep_seed_bank.py --data ... --figure docs/seeds_imagenet.png      # the figure instead
+    python -m benchmarks.sweep_seed_bank --data ../shared/data/tiny-imagenet-200          # the table (~3 min)
+    python -m benchmarks.sweep_seed_bank --data ... --figure docs/seeds_imagenet.png      # the figure instead
 
 Each option (seed resolution in px, shared basis size, rank) is fitted on the train split (250 images per class,
 the ImageNet models' view: centre 56 of 64 px) and scored by the test images' (50 per class) negative
@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth.seeds import SeedBank
 from training.fit_seeds import IMAGENET_VIEW, fit_imagenet_bank, load_wnid_images

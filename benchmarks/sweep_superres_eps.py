@@ -1,9 +1,9 @@
 """How the super-resolution eps and step count trade PSNR for recognisability, on test images the README's Results
 do not use.
 
-    python benchmarks/sweep_superres_eps.py --data PATH [--n 100 --offset 100] [--eps 0.75 0.8 0.85 0.9 1.0]
-    python benchmarks/sweep_superres_eps.py --data PATH --eps 0.85 --steps 20 14 10 8 6
-    python benchmarks/sweep_superres_eps.py --data TINY --model tiny-imagenet-resnet18-half-l2-eps1 --n 3 --offset 10 \
+    python -m benchmarks.sweep_superres_eps --data PATH [--n 100 --offset 100] [--eps 0.75 0.8 0.85 0.9 1.0]
+    python -m benchmarks.sweep_superres_eps --data PATH --eps 0.85 --steps 20 14 10 8 6
+    python -m benchmarks.sweep_superres_eps --data TINY --model tiny-imagenet-resnet18-half-l2-eps1 --n 3 --offset 10 \
         --eps 0.85 --steps 20 8
 
 The 'ours' preset's eps (0.85 at 32 px, i.e. 5.95 at 224 px) and its 8 steps were chosen with this on test images
@@ -15,10 +15,6 @@ presets do.
 """
 
 import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 import synth
 from synth.evaluate import eval_superres, load_test_set

@@ -1,7 +1,7 @@
 """Translation settings for a horse/zebra model: how often an independent judge calls the result the target domain,
 how often the model's standard twin does, and how much of the photo changes, per radius and number of steps.
 
-    python benchmarks/sweep_translate.py --data HORSE2ZEBRA [--model M] [--judge J] [--offset 0 --n 140] [--json F]
+    python -m benchmarks.sweep_translate --data HORSE2ZEBRA [--model M] [--judge J] [--offset 0 --n 140] [--json F]
 
 HORSE2ZEBRA has testA/ (horses) and testB/ (zebras); every image is pushed to the other domain. The judge
 (default: `benchmarks/judges/horse2zebra-resnet18-half-standard-scratch`, a standard model trained from scratch on
@@ -17,14 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+import torch.nn.functional as F
 
-
-import torch.nn.functional as F  # noqa: E402
-
-import synth  # noqa: E402
-from synth.evaluate import _pils, _tensors, judge_outputs, load_test_set  # noqa: E402
-from training.runs import load_any  # noqa: E402
+import synth
+from synth.evaluate import _pils, _tensors, judge_outputs, load_test_set
+from training.runs import load_any
 
 JUDGE = Path(__file__).parent / "judges" / "horse2zebra-resnet18-half-standard-scratch"
 RADII = (80.0, 20.0)  # L2 eps at 224 px; 80 is the paper's
@@ -120,7 +117,7 @@ def main():
             print(f"| {r['eps']:.0f}, {r['steps']} ({r['schedule']}) | {d} | {hits} | {r[d]['change_8bit']:.1f} |")
     if args.json:
         meta = {"model": args.model, "judges": args.judge, "twin": twin, "images": len(y)}
-        meta["command"] = "python benchmarks/sweep_translate.py " + " ".join(sys.argv[1:])
+        meta["command"] = "python -m benchmarks.sweep_translate " + " ".join(sys.argv[1:])
         Path(args.json).write_text(json.dumps({**meta, "rows": rows}, indent=2))
 
 
