@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 import synth
-import synth.evaluate
+import synth.metrics
 import synth.photos
 import synth.starts
 import synth.tiles
@@ -408,8 +408,8 @@ def show_super_resolve(job, out, std):
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
-    """PSNR of `a` against `b` resized to `a`'s size (synth.evaluate.psnr)."""
-    return float(synth.evaluate.psnr(synth.images.to_tensor(a), synth.images.to_tensor(b.resize(a.size))))
+    """PSNR of `a` against `b` resized to `a`'s size (synth.metrics.psnr)."""
+    return float(synth.metrics.psnr(synth.images.to_tensor(a), synth.images.to_tensor(b.resize(a.size))))
 
 
 # sketch: its inputs, outputs and how they become a call

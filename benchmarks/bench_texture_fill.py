@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import synth
-from synth.evaluate import psnr
+from synth.metrics import psnr
 from synth.exemplar import exemplar_fill
 from synth.images import to_tensor
 from synth.photos import Crops

@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import synth
-from synth.evaluate import load_test_set, quantize, square_masks
+from benchmarks.evaluate import load_test_set, quantize, square_masks
 from synth.images import to_pil
 from synth.starts import downsample, mean_fill, smooth_fill, upsample
 from training.runs import load_any

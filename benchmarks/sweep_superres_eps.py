@@ -7,17 +7,17 @@ do not use.
         --eps 0.85 --steps 20 8
 
 The 'ours' preset's eps (0.85 at 32 px, i.e. 5.95 at 224 px) and its 8 steps were chosen with this on test images
-100..199 of each class, which are disjoint from the first 50 per class that `python -m synth.evaluate` reports on.
+100..199 of each class, which are disjoint from the first 50 per class that `python -m benchmarks.evaluate` reports on.
 Prints, per eps and step count (linearly decaying steps that cover two eps, step = 4 eps / steps; the preset's
 start and constraint), PSNR and the judge's (standard twin's) recognition of the true class, each against bicubic:
-`synth.evaluate.eval_superres` with overrides. eps is given at 32 px and scaled with the model's side, as the
+`benchmarks.evaluate.eval_superres` with overrides. eps is given at 32 px and scaled with the model's side, as the
 presets do.
 """
 
 import argparse
 
 import synth
-from synth.evaluate import eval_superres, load_test_set
+from benchmarks.evaluate import eval_superres, load_test_set
 from synth.models import standard_twin
 
 

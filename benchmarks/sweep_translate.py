@@ -20,7 +20,7 @@ from pathlib import Path
 import torch.nn.functional as F
 
 import synth
-from synth.evaluate import _pils, _tensors, judge_outputs, load_test_set
+from benchmarks.evaluate import _pils, _tensors, judge_outputs, load_test_set
 from training.runs import load_any
 
 JUDGE = Path(__file__).parent / "judges" / "horse2zebra-resnet18-half-standard-scratch"

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from synth import evaluate as E
+from benchmarks import evaluate as E
 from synth.models import CIFAR10_CLASSES
 
 

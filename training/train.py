@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from synth.evaluate import robust_accuracy
+from synth.metrics import robust_accuracy
 from synth.models import DATASET_STATS, ModelLoadError, RobustModel, imagenet_classes, load_model
 from synth.pgd import autocast_for, pgd
 from synth.presets import PRECISIONS
@@ -487,7 +487,7 @@ def progress_bar(env: Env, total: int, desc: str):
 
 # ---------------------------------------------------------------------------------------------- evaluation + checkpoint
 def quick_eval(model, test: InMemory, cfg: Config, device) -> dict:
-    """Clean and robust accuracy on the fixed eval slice: synth.evaluate.robust_accuracy, PGD with the run's
+    """Clean and robust accuracy on the fixed eval slice: synth.metrics.robust_accuracy, PGD with the run's
     eps and attack_steps in the evaluation convention (step 2.5*eps/steps from the clean image)."""
     model.eval()
     batches = ((x.to(device), y.to(device)) for x, y in test.batches(500))

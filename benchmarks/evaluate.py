@@ -1,6 +1,6 @@
 """How good is it? The paper's measurements, on a test set you give, printed as tables and written as JSON.
 
-    python -m synth.evaluate {generation,superres,inpainting,translation,robustness,all} [...] --data PATH [--model M]
+    python -m benchmarks.evaluate {generation,superres,inpainting,translation,robustness,all} [...] --data PATH [--model M]
 
 PATH is an ImageFolder (class folders named like the model's classes, or by WordNet id with a classes.tsv as in
 Tiny ImageNet; PATH/test or PATH/val is used when it exists). Every row runs the public task functions
@@ -32,26 +32,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .images import list_images, load_image, resize, to_pil, to_tensor
-from .models import ModelLoadError, load_model, standard_twin, wordnet_names
-from .pgd import autocast_for, pgd
-from .starts import downsample, mean_fill, smooth_fill, upsample
-from .tasks import generate, inpaint, super_resolve, translate
-
-PSNR_CAP = 100.0  # dB, for identical images
-
-
-# --------------------------------------------------------------------------------------------- metrics
-def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-image PSNR (dB) of (B,C,H,W) images in [0,1], over the pixels where mask (B,1,H,W) is 1 if given.
-    Identical images give PSNR_CAP."""
-    err = (a.float() - b.float()) ** 2
-    if mask is None:
-        mse = err.flatten(1).mean(1)
-    else:
-        mask = mask.expand_as(err)
-        mse = (err * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1)
-    return (10 * torch.log10(1 / mse.clamp_min(1e-30))).clamp(max=PSNR_CAP)
+from synth.images import list_images, load_image, resize, to_pil, to_tensor
+from synth.metrics import PSNR_CAP, psnr, robust_accuracy  # noqa: F401 - PSNR_CAP: part of this harness's API
+from synth.models import ModelLoadError, load_model, standard_twin, wordnet_names
+from synth.starts import downsample, mean_fill, smooth_fill, upsample
+from synth.tasks import generate, inpaint, super_resolve, translate
 
 
 def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
@@ -319,30 +304,6 @@ def eval_translation(model, judge, data, presets=("paper", "ours"), **overrides)
     return dict(sorted(rows.items()))
 
 
-def robust_accuracy(model, batches, eps: float, steps: int = 20, precision: str = "fp32", norm: str = "l2") -> dict:
-    """Clean accuracy and accuracy under PGD (maximise CE from the clean image, step 2.5*eps/steps, no random
-    start: the robustness library's evaluation convention). `batches` yields (x, y)."""
-    clean = robust = n = 0
-    for x, y in batches:
-        with torch.no_grad(), autocast_for(x.device, precision):
-            clean += int((model.logits(x).argmax(1) == y).sum())
-        if eps > 0:
-            x_adv = pgd(
-                lambda z, y=y: F.cross_entropy(model.logits(z).float(), y, reduction="none"),
-                x,
-                eps=eps,
-                step_size=2.5 * eps / steps,
-                steps=steps,
-                maximize=True,
-                norm=norm,
-                precision=precision,
-            )
-            with torch.no_grad(), autocast_for(x.device, precision):
-                robust += int((model.logits(x_adv).argmax(1) == y).sum())
-        n += len(y)
-    return {"clean": clean / n, "robust": robust / n if eps > 0 else None, "n": n, "eps": eps, "steps": steps}
-
-
 def eval_robustness(models: dict, data, eps: float, steps: int = 20) -> dict:
     x, y = data
     batches = lambda: ((x[i : i + 250], y[i : i + 250]) for i in range(0, len(x), 250))  # noqa: E731
@@ -403,7 +364,7 @@ TASKS = ("generation", "superres", "inpainting", "translation", "robustness")
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(
-        prog="python -m synth.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("task", nargs="+", choices=(*TASKS, "all"), help="one or more, or all")
     ap.add_argument("--data", required=True, help="ImageFolder of test images (PATH/test or PATH/val if present)")
@@ -443,7 +404,7 @@ def main(argv=None) -> dict:
         "model": args.model or model.name,
         "judge": judge_name,
         "images": len(data[1]),
-        "command": "python -m synth.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m benchmarks.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     if "generation" in tasks:
         net = None
