@@ -36,7 +36,7 @@ from synth.images import APP_MAX_OUTPUT_PIXELS, APP_MAX_SIDE, APP_MAX_WORK, GPU_
 from synth.models import DEFAULT_MODEL, MODELS
 
 # ZeroGPU: the seconds asked for a run are its PGD work (model-input pixels x steps) at the rate of a ResNet-50 at
-# 224 px, batch 1, on one H100 (224^2 px per 6.8 ms step: README, Measured speed; batches run faster), plus start-up.
+# 224 px, batch 1, on one H100 (224^2 px per 6.8 ms step: docs/speed.md; batches run faster), plus start-up.
 # ZeroGPU serves shorter requests first, and ends a call at its duration.
 GPU_PIXEL_STEPS_PER_S, GPU_START_SECONDS, GPU_MAX_SECONDS = 7_000_000, 10, 300
 
@@ -846,7 +846,7 @@ def build_tab(tab: Tab, model, preset, compare):
     outputs = tab.outputs()
     if tab.slider:
         outputs.append(gr.ImageSlider(label="Before / after (robust model)", type="pil", format="png"))
-    # a link that reopens the page as it is (inputs and results) while the server keeps the files: README, Share
+    # a link that reopens the page as it is (inputs and results) while the server keeps the files: docs/app.md, Share
     gr.DeepLinkButton("Share a link to this result", copied_value="Link copied", size="md")
     described = {k: ", ".join(filter(None, [c.label, getattr(c, "info", None)])) for k, c in inputs.items()}
     fn = handler(tab, {"model_name": CONTROL_DOCS["model_name"], **described, **CONTROL_DOCS}, len(outputs))
@@ -924,7 +924,7 @@ def build_demo() -> gr.Blocks:
                 list(synth.PRESETS),
                 value="ours",
                 label="Preset",
-                info="ours: measured improvements (README, Results); paper: the authors' method; fast: paper, "
+                info="ours: measured improvements (docs/results.md); paper: the authors' method; fast: paper, "
                 "fewer steps",
             )
             compare = gr.Checkbox(label="Also run the standard (non-robust) model", value=False)

@@ -3,8 +3,8 @@
 Presets:
 - `paper`: the authors' notebook settings and method;
 - `fast`: the paper's method, with the paper's path length covered in fewer, linearly decaying steps;
-- `ours` (the default): changes to the paper's method that measure better (`python -m benchmarks.evaluate`, README
-  "Results"); tasks we could not measure keep the paper's settings.
+- `ours` (the default): changes to the paper's method that measure better (`python -m benchmarks.evaluate`,
+  docs/results.md); tasks we could not measure keep the paper's settings.
 
 Values are for 224 px models (eps is an L2 radius in [0,1]-pixel units); for other input sizes eps and step scale
 with sqrt(pixels), i.e. with the side. Where the authors gave their own values for a data set (CIFAR-10

@@ -234,20 +234,22 @@ def test_flooded_queue_serves_or_says_it_is_full(client):
     assert full >= 1 and done >= 16 and done + full == 22
 
 
-def test_readme_client_calls_run_as_written(client, files, monkeypatch):
-    """The README's gradio_client block, run as written (its Client pointed here, photo/mask from the fixtures)."""
+def test_docs_client_calls_run_as_written(client, files, monkeypatch):
+    """docs/app.md's gradio_client block, run as written (its Client pointed here, photo/mask from the fixtures)."""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    block = re.search(r"```python\n(from gradio_client import Client.*?)```", (root / "README.md").read_text(), re.S)
+    block = re.search(
+        r"```python\n(from gradio_client import Client.*?)```", (root / "docs" / "app.md").read_text(), re.S
+    )
     code = block.group(1).replace('"http://127.0.0.1:7860"', repr(app.demo.local_url))
     code = code.replace('"photo.png"', repr(str(files / "photo.png"))).replace(
         '"mask.png"', repr(str(files / "mask.png"))
     )
     monkeypatch.chdir(root)  # the examples/ paths
     env = {}
-    exec(compile(code, "README.md", "exec"), env)
+    exec(compile(code, "docs/app.md", "exec"), env)
     assert len(env["gallery"]) == 4 and Image.open(env["filled"]).size == (48, 40)
     assert len(env["frames"]) == 5 and Image.open(env["bicubic"]).size == (32, 32) and "PSNR" in env["psnr"]
     assert Image.open(env["out"]).size == (48, 40)  # the last call's: /paint on the photo
