@@ -32,8 +32,16 @@ import synth.metrics
 import synth.photos
 import synth.starts
 import synth.tiles
-from synth.images import APP_MAX_OUTPUT_PIXELS, APP_MAX_SIDE, APP_MAX_WORK, GPU_WORK_FACTOR, to_pil
+from synth.images import to_pil
 from synth.models import DEFAULT_MODEL, MODELS
+
+# The app's limits (one shared worker): uploads are downscaled to APP_MAX_SIDE; super-resolution outputs over
+# APP_MAX_OUTPUT_PIXELS and requests whose PGD work - model-input pixels x steps x models - is over APP_MAX_WORK
+# (GPU_WORK_FACTOR times that on a GPU) are refused. The package's own limits are in synth.images.
+APP_MAX_SIDE = 4096
+APP_MAX_OUTPUT_PIXELS = 4_000_000
+APP_MAX_WORK = 100_000_000
+GPU_WORK_FACTOR = 20
 
 # ZeroGPU: the seconds asked for a run are its PGD work (model-input pixels x steps) at the rate of a ResNet-50 at
 # 224 px, batch 1, on one H100 (224^2 px per 6.8 ms step: docs/speed.md; batches run faster), plus start-up.

@@ -10,16 +10,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Size limits, in one place. Images and masks larger than MAX_PIXELS are refused when read (from the header, before
-# decoding); super-resolution refuses outputs over MAX_OUTPUT_PIXELS. The app, one shared worker, downscales uploads
-# to APP_MAX_SIDE, refuses super-resolution outputs over APP_MAX_OUTPUT_PIXELS and requests whose PGD work - model
-# input pixels x steps x models - is over APP_MAX_WORK (GPU_WORK_FACTOR times that on a GPU).
+# Size limits of the package: images and masks larger than MAX_PIXELS are refused when read (from the header,
+# before decoding); super-resolution refuses outputs over MAX_OUTPUT_PIXELS. The app's tighter limits are its own.
 MAX_PIXELS = 100_000_000
 MAX_OUTPUT_PIXELS = 16_000_000
-APP_MAX_SIDE = 4096
-APP_MAX_OUTPUT_PIXELS = 4_000_000
-APP_MAX_WORK = 100_000_000
-GPU_WORK_FACTOR = 20
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 

@@ -46,7 +46,7 @@ def editor(path):
 
 def test_generate(client):
     gallery, std, info = client.predict(
-        "cifar10-resnet20-l2-eps0.5", "cat", 2, 7, "fast", True, 2, None, None, api_name="/generate"
+        model_name=C10, label="cat", n=2, seed=7, preset="fast", compare=True, steps=2, api_name="/generate"
     )
     assert len(gallery) == 2 and gallery[0]["image"].endswith(".png")
     assert "seed **7**" in info
@@ -120,88 +120,59 @@ def test_translate_sketch_visualize_superres_paint(client, files):
     )
     assert Image.open(out).size == (48, 40)
     out, _ = client.predict(
-        "cifar10-resnet20-l2-eps0.5",
-        None,
-        handle_file(str(files / "photo.png")),
-        "ship",
-        *FAST.values(),
-        api_name="/sketch",
+        model_name=C10, uploaded=handle_file(str(files / "photo.png")), label="ship", **FAST, api_name="/sketch"
     )
     assert Image.open(out).size == (48, 40)
     frames, _ = client.predict(
-        "cifar10-resnet20-l2-eps0.5",
-        handle_file(str(files / "photo.png")),
-        "frog",
-        *FAST.values(),
-        api_name="/visualize",
+        model_name=C10, image=handle_file(str(files / "photo.png")), target="frog", **FAST, api_name="/visualize"
     )
     assert len(frames) == 5
     bic, out, report, _, _ = client.predict(
-        "cifar10-resnet20-l2-eps0.5",
-        handle_file(str(files / "small.png")),
-        4,
-        "bicubic",
-        handle_file(str(files / "small.png")),
-        *FAST.values(),
+        model_name=C10,
+        image=handle_file(str(files / "small.png")),
+        factor=4,
+        start="bicubic",
+        original=handle_file(str(files / "small.png")),
+        **FAST,
         api_name="/super_resolve",
     )
     assert Image.open(out).size == (32, 32) and Image.open(bic).size == (32, 32) and "PSNR" in report
     out, _, _ = client.predict(
-        "cifar10-resnet20-l2-eps0.5",
-        editor(files / "photo.png"),
-        handle_file(str(files / "mask.png")),
-        3,
-        *FAST.values(),
+        model_name=C10,
+        editor=editor(files / "photo.png"),
+        uploaded_mask=handle_file(str(files / "mask.png")),
+        feature_k=3,
+        **FAST,
         api_name="/paint",
     )
     assert Image.open(out).size == (48, 40)
 
 
 @pytest.mark.parametrize(
-    "endpoint,args,msg",
+    "endpoint,kwargs,msg",
     [
-        (
-            "/translate",
-            lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "photo.png")), "zebra"],
-            "unknown class",
-        ),
-        ("/translate", lambda f: ["cifar10-resnet20-l2-eps0.5", None, "dog"], "upload a photo"),
-        (
-            "/inpaint",
-            lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "photo.png"), None, "", "preset"],
-            "mask is empty",
-        ),
-        ("/generate", lambda f: ["cifar10-resnet20-l2-eps0.5", "caat", 1, 0], "did you mean"),
-        (
-            "/translate",
-            lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notes.txt")), "dog"],
-            "not a readable image",
-        ),
-        (
-            "/super_resolve",
-            lambda f: ["cifar10-resnet20-l2-eps0.5", handle_file(str(f / "notes.txt")), 4, "preset", None],
-            "not a readable image",
-        ),
-        (
-            "/inpaint",
-            lambda f: ["cifar10-resnet20-l2-eps0.5", editor(f / "notimage.png"), None, "", "preset"],
-            "not a readable image",
-        ),
+        ("/translate", lambda f: {"image": handle_file(str(f / "photo.png")), "target": "zebra"}, "unknown class"),
+        ("/translate", lambda f: {"image": None, "target": "dog"}, "upload a photo"),
+        ("/inpaint", lambda f: {"editor": editor(f / "photo.png"), "uploaded_mask": None}, "mask is empty"),
+        ("/generate", lambda f: {"label": "caat", "n": 1, "seed": 0}, "did you mean"),
+        ("/translate", lambda f: {"image": handle_file(str(f / "notes.txt")), "target": "dog"}, "not a readable image"),
+        ("/super_resolve", lambda f: {"image": handle_file(str(f / "notes.txt")), "factor": 4}, "not a readable image"),
+        ("/inpaint", lambda f: {"editor": editor(f / "notimage.png"), "uploaded_mask": None}, "not a readable image"),
     ],
 )
-def test_errors_are_clear(client, files, endpoint, args, msg):
+def test_errors_are_clear(client, files, endpoint, kwargs, msg):
     with pytest.raises(Exception, match=msg):
-        client.predict(*args(files), *FAST.values(), api_name=endpoint)
+        client.predict(model_name=C10, **kwargs(files), **FAST, api_name=endpoint)
 
 
 def test_offline_hub_model_is_a_clear_error(client, files, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(Exception, match="Hub|offline|cache"):
         client.predict(
-            "imagenet-resnet18-l2-eps3",
-            handle_file(str(files / "photo.png")),
-            "goldfish",
-            *FAST.values(),
+            model_name="imagenet-resnet18-l2-eps3",
+            image=handle_file(str(files / "photo.png")),
+            target="goldfish",
+            **FAST,
             api_name="/translate",
         )
 
