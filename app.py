@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import functools
 import inspect
 import math
 import queue
@@ -174,7 +175,7 @@ def editor_parts(value, uploaded_mask=None):
 
 def get_model(name: str):
     try:
-        model = synth.load_model(name or START_MODEL)
+        model = synth.load_model(name or start_model())
     except synth.ModelLoadError as e:
         raise gr.Error(f"{e}", duration=None) from None
     return model.cuda() if torch.cuda.is_available() else model
@@ -191,7 +192,7 @@ def class_choices(model_name) -> list[tuple[str, str]]:
 
 
 def class_dropdown(label, blank_ok, value=None):
-    choices = class_choices(START_MODEL)
+    choices = class_choices(start_model())
     values = [v for _, v in choices]
     return gr.Dropdown(
         ([""] if blank_ok else []) + choices,
@@ -884,7 +885,7 @@ def add_examples(tab: Tab, inputs: dict, outputs: list, fn) -> list[tuple]:
                 for shown in fn(**dict(zip(names, values)), model_name=on, preset="fast"):
                     yield [shown[k] for k in keep]
 
-            with gr.Column(visible=shows_examples(START_MODEL, fam, on)) as column:
+            with gr.Column(visible=shows_examples(start_model(), fam, on)) as column:
                 table = gr.Examples(
                     values,
                     [inputs[k] for k in names],
@@ -923,7 +924,7 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             model = gr.Dropdown(
                 list(MODELS),
-                value=START_MODEL,
+                value=start_model(),
                 label="Model",
                 info="embedded models work offline (64 px ImageNet classes, horse/zebra, CIFAR-10); "
                 "imagenet-* models download from the Hub",
@@ -976,15 +977,24 @@ def follow_model(demo, model, preset, pickers: dict, advanced: dict, examples: l
         trigger(refresh_settings, [model, preset], fields, api_visibility="private")
 
 
-def startup_model() -> str:
+@functools.cache
+def start_model() -> str:
     """The Model dropdown's first value (and the API's default): the ImageNet ResNet-50 when its file is in the Hub
-    cache (a Space's preload_from_hub puts it there) or the Hub answers; else the embedded model. Decided once, at
-    start-up; with HF_HUB_OFFLINE=1 only the cache is looked at."""
+    cache (a Space's preload_from_hub puts it there) or the Hub answers; else the embedded model. Decided once, when
+    the demo is first built; with HF_HUB_OFFLINE=1 only the cache is looked at."""
     return HUB_MODEL if synth.models.available(HUB_MODEL) else DEFAULT_MODEL
 
 
-START_MODEL = startup_model()
-demo = build_demo()
+@functools.cache
+def get_demo() -> gr.Blocks:
+    return build_demo()
+
+
+def __getattr__(name: str):
+    """`app.demo` (what Gradio and Spaces look for) is built on first use: importing app probes nothing."""
+    if name == "demo":
+        return get_demo()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv=None):
@@ -993,7 +1003,9 @@ def main(argv=None):
     ap.add_argument("--host", default=None, help="server name (0.0.0.0 to listen on all interfaces)")
     ap.add_argument("--port", type=int, default=None)
     args = ap.parse_args(argv)
-    demo.launch(share=args.share, server_name=args.host, server_port=args.port, max_file_size="25mb", mcp_server=True)
+    get_demo().launch(
+        share=args.share, server_name=args.host, server_port=args.port, max_file_size="25mb", mcp_server=True
+    )
 
 
 if __name__ == "__main__":

@@ -362,6 +362,25 @@ def test_mcp_lists_the_seven_tasks(client):
     assert "L2 radius" in props["eps"]["description"] and "Class" in props["label"]["description"]
 
 
+def test_importing_the_app_probes_nothing_and_builds_nothing():
+    """`import app` neither asks the Hub for the start model nor builds the demo: both happen on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gradio as gr, synth.models\n"
+        "def boom(*a, **k): raise SystemExit('probed the Hub at import')\n"
+        "synth.models.available = boom\n"
+        "built = []; gr.Blocks.__init__ = lambda self, *a, **k: built.append(1) or exec('raise SystemExit(3)')\n"
+        "import app\n"
+        "print('quiet', len(built))"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:] + r.stdout[-500:]
+    assert r.stdout.strip().splitlines()[-1] == "quiet 0"
+
+
 @pytest.mark.parametrize("cached", [True, False])
 def test_start_model_follows_the_hub_cache(tmp_path, cached):
     """Offline, the app opens on the ImageNet ResNet-50 when the Hub cache has it (a Space's preload_from_hub), else
@@ -382,7 +401,7 @@ def test_start_model_follows_the_hub_cache(tmp_path, cached):
         put(cache, "madrylab/robust-imagenet-models", {"resnet50_l2_eps3.ckpt": f})
     code = (
         "import app; p = app.demo.get_api_info()['named_endpoints']['/translate']['parameters']\n"
-        "print(p[0]['parameter_default'], '|', p[2]['parameter_default'], '|', app.class_choices(app.START_MODEL)[0][0])"
+        "print(p[0]['parameter_default'], '|', p[2]['parameter_default'], '|', app.class_choices(app.start_model())[0][0])"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(cache), HF_HOME=str(tmp_path / "home"))
     root = str(Path(__file__).resolve().parents[1])
