@@ -285,14 +285,14 @@ class RealAllocation(Exception):
 def meta_only(monkeypatch):
     """Fail the test if the loader builds a network anywhere but on the meta device (which allocates nothing):
     the configs below would otherwise ask for gigabytes."""
-    real = synth.models.build_arch
+    real = synth.model.build_arch  # looked up where RobustModel is built
 
     def guarded(name, num_classes):
         if torch.get_default_device().type != "meta":
             raise RealAllocation(f"built {name} ({num_classes} classes) for real")
         return real(name, num_classes)
 
-    monkeypatch.setattr(synth.models, "build_arch", guarded)
+    monkeypatch.setattr(synth.model, "build_arch", guarded)
 
 
 def model_folder(src: Path, dst: Path, **config) -> Path:
@@ -422,7 +422,7 @@ def test_hostile_and_damaged_hub_repos_offline(tmp_path, tiny_dir):
         _truncate(d / name)
         put(cache, f"user/bad-{name.split('.')[0]}", {n: d / n for n in os.listdir(d)})
     code = """
-import torch, synth, synth.models as sm
+import torch, synth, synth.model as sm
 real = sm.build_arch
 def guarded(name, num_classes):
     assert torch.get_default_device().type == "meta", f"built {name} for real"

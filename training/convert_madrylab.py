@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from synth.models import ModelLoadError, _parse_madrylab_name, from_madrylab, read_torch_checkpoint
+from synth.madrylab import _parse_madrylab_name, from_madrylab, read_torch_checkpoint
+from synth.models import ModelLoadError
 from training.card import render, save_with_card
 
 
