@@ -115,6 +115,8 @@ def numeric(component):
     def checked(payload):
         try:
             value = preprocess(payload)
+        except gr.Error as e:  # a number out of the field's range: Gradio's message says which bound
+            raise gr.Error(f"{component.label}: {e.message}") from None
         except (TypeError, ValueError, OverflowError):
             value = float("nan")
         if isinstance(value, float) and value != value:

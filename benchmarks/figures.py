@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 import synth
 from benchmarks.evaluate import load_test_set, quantize, square_masks
 from synth.images import to_pil
+from synth.models import STANDARD_TWIN
 from synth.starts import downsample, mean_fill, smooth_fill, upsample
 from training.runs import load_any
 
@@ -231,9 +232,8 @@ def main():
     spec = args.model or default.get(args.only)
     robust = load_any(spec) if spec else synth.load_model()  # a model name or folder, or a training run
     if args.only in default:
-        standard = synth.load_model(
-            synth.standard_twin(robust) or synth.standard_twin(synth.load_model(default[args.only]))
-        )
+        # a run folder has no registered twin: the family's
+        standard = synth.load_model(synth.standard_twin(robust) or STANDARD_TWIN[default[args.only]])
         if args.only == "horse2zebra":
             return horse2zebra(robust, standard, Path(args.data), out)
         if args.only == "superclasses":

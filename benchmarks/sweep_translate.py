@@ -21,8 +21,10 @@ import torch.nn.functional as F
 
 import synth
 from benchmarks.evaluate import _pils, _tensors, judge_outputs, load_test_set
+from synth.models import STANDARD_TWIN
 from training.runs import load_any
 
+MODEL = "horse2zebra-resnet18-half-l2-eps3"
 JUDGE = Path(__file__).parent / "judges" / "horse2zebra-resnet18-half-standard-scratch"
 RADII = (80.0, 20.0)  # L2 eps at 224 px; 80 is the paper's
 STEP, STOPS = 0.5, (25, 50, 100, 200)  # the paper's step; the iterates we judge (200: the paper's steps)
@@ -90,7 +92,7 @@ def iterates(model, images, target, eps, step_size, stops, x0) -> tuple[dict, di
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--model", default="horse2zebra-resnet18-half-l2-eps3")
+    ap.add_argument("--model", default=MODEL)
     ap.add_argument("--judge", nargs="+", default=[str(JUDGE)], help="independent judges (model names or folders)")
     ap.add_argument("--twin", default=None, help="the model's standard twin (default: the registry's)")
     ap.add_argument("--offset", type=int, default=0)
@@ -99,7 +101,7 @@ def main():
     ap.add_argument("--paper-only", action="store_true", help="only eps 80 at 100 and 200 steps (a quick check)")
     args = ap.parse_args()
     model = load_any(args.model)  # a model name or folder, or a training run's folder
-    twin = args.twin or synth.standard_twin(model) or "horse2zebra-resnet18-half-standard"
+    twin = args.twin or synth.standard_twin(model) or STANDARD_TWIN[MODEL]  # a run folder: the shipped model's twin
     judges = {Path(j).name: load_any(j) for j in args.judge} | {"twin": load_any(twin)}
     x, y = load_test_set(args.data, model, args.n, offset=args.offset)
     print(f"{args.model}: {int((y == 0).sum())} horses, {int((y == 1).sum())} zebras at {model.input_size} px")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import torch
 from huggingface_hub import (
@@ -17,6 +18,9 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from .registry import CONFIG_FILE, WEIGHTS_FILE
+
+if TYPE_CHECKING:
+    from .model import RobustModel
 
 
 class ModelLoadError(RuntimeError):
@@ -82,7 +86,7 @@ def _read_config(path: str, where: str) -> dict:
     return config
 
 
-def _skeleton(kwargs: dict, where: str) -> RobustModel:  # noqa: F821 - imported below
+def _skeleton(kwargs: dict, where: str) -> RobustModel:
     """RobustModel(**kwargs) on the meta device: every parameter's shape, no memory. Its argument checks run
     here too, so absurd values are refused (naming `where`) before anything real is built."""
     from .model import RobustModel  # the model reads its files with these checks: imported when first needed
