@@ -55,7 +55,7 @@ def main():
     print("| schedule | eps | first step | final objective (mean) | time (s) |\n|---|---|---|---|---|")
     for name, p in rows:
         t = time.perf_counter()
-        out = pgd(f, xc, eps=p.eps, step_size=p.step_size, steps=p.steps, schedule=p.schedule, use_best=True)
+        out = pgd(f, xc, p, use_best=True)
         dt = time.perf_counter() - t
         with torch.no_grad():
             val = f(out).mean().item()

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from synth.models import RobustModel
-from synth.pgd import pgd, uses_bf16
+from synth.pgd import Settings, pgd, uses_bf16
 
 
 def sync(device):
@@ -39,8 +39,8 @@ def timings(run, device, repeats) -> list[float]:
 
 def time_steps(model, x, y, steps, precision, repeats):
     loss = lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none")  # noqa: E731
-    pgd(loss, x, eps=10.0, step_size=1.0, steps=1, precision=precision)  # warm-up
-    run = lambda: pgd(loss, x, eps=10.0, step_size=1.0, steps=steps, precision=precision)  # noqa: E731
+    pgd(loss, x, Settings(10.0, 1.0, 1), precision=precision)  # warm-up
+    run = lambda: pgd(loss, x, Settings(10.0, 1.0, steps), precision=precision)  # noqa: E731
     return timings(run, x.device, repeats)[0] * 1000 / steps / len(x)
 
 
@@ -51,9 +51,9 @@ def profile(model, b, size, dev, steps=3):
     x = torch.rand(b, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (b,), device=dev)
     loss = lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none")  # noqa: E731
-    pgd(loss, x, eps=10.0, step_size=1.0, steps=1)
+    pgd(loss, x, Settings(10.0, 1.0, 1))
     with torch_profile() as prof:
-        pgd(loss, x, eps=10.0, step_size=1.0, steps=steps)
+        pgd(loss, x, Settings(10.0, 1.0, steps))
     events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     per = 1000 * steps * b
     print(f"\nprofile, batch {b}: {sum(e.self_cpu_time_total for e in events) / per:.1f} ms per image-step (CPU time)")
@@ -106,7 +106,7 @@ def main():
     y = torch.tensor([1], device=dev)
     loss = lambda z: F.cross_entropy(ours.logits(z).float(), y, reduction="none")  # noqa: E731
     # a user-facing figure: the median too, not only the best
-    runs = timings(lambda: pgd(loss, x, eps=40.0, step_size=1.0, steps=60), dev, args.repeats)
+    runs = timings(lambda: pgd(loss, x, Settings(40.0, 1.0, 60)), dev, args.repeats)
     print(
         f"\n60-step generation, one {args.size}x{args.size} image (synth's path): best {runs[0]:.2f} s, "
         f"median {runs[len(runs) // 2]:.2f} s of {len(runs)}"
@@ -119,8 +119,8 @@ def main():
     loss = lambda z: F.cross_entropy(fast.logits(z).float(), y, reduction="none")  # noqa: E731
     with torch.no_grad():
         l0 = loss(x)
-    a = pgd(loss, x, eps=10.0, step_size=1.0, steps=10, precision="fp32")
-    b = pgd(loss, x, eps=10.0, step_size=1.0, steps=10, precision="bf16")
+    a = pgd(loss, x, Settings(10.0, 1.0, 10), precision="fp32")
+    b = pgd(loss, x, Settings(10.0, 1.0, 10), precision="bf16")
     with torch.no_grad():
         la, lb = loss(a), loss(b)
     print(

@@ -6,8 +6,8 @@ One primitive (`pgd`), composable objectives, one model loader, and the paper's 
 from .images import ImageError, load_image, load_mask, mask_from_layers
 from .models import DEFAULT_MODEL, ModelLoadError, RobustModel, list_models, load_model, standard_twin
 from .objectives import Objective, class_loss, feature, masked_fidelity
-from .pgd import Step, pgd
-from .presets import PRESETS, Settings, recipe, settings
+from .pgd import L2Ball, LinfBall, Settings, Step, pgd
+from .presets import PRESETS, recipe, settings
 from .seeds import SeedBank, fit_seed_bank, generic_seed
 from .tasks import (
     classify,
@@ -52,6 +52,8 @@ __all__ = [
     "top_features",
     "settings",
     "Settings",
+    "L2Ball",
+    "LinfBall",
     "recipe",
     "PRESETS",
 ]

@@ -11,7 +11,8 @@ from pathlib import Path
 from . import tasks
 from .images import ImageError, check_mask, list_images, load_image, load_mask
 from .models import DEFAULT_MODEL, RESTRICTED_IMAGENET, ModelLoadError, list_models, load_model
-from .presets import PRECISIONS, PRESETS
+from .pgd import PRECISIONS
+from .presets import PRESETS
 from .starts import INPAINT_FILLS, UPSAMPLING
 
 COMMANDS = {

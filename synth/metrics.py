@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .pgd import autocast_for, pgd
+from .pgd import L2Ball, Settings, autocast_for, pgd
 
 PSNR_CAP = 100.0  # dB, for identical images
 
@@ -23,7 +23,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> 
     return (10 * torch.log10(1 / mse.clamp_min(1e-30))).clamp(max=PSNR_CAP)
 
 
-def robust_accuracy(model, batches, eps: float, steps: int = 20, precision: str = "fp32", norm: str = "l2") -> dict:
+def robust_accuracy(model, batches, eps: float, steps: int = 20, precision: str = "fp32", ball=L2Ball) -> dict:
     """Clean accuracy and accuracy under PGD (maximise CE from the clean image, step 2.5*eps/steps, no random
     start: the robustness library's evaluation convention). `batches` yields (x, y)."""
     clean = robust = n = 0
@@ -34,11 +34,9 @@ def robust_accuracy(model, batches, eps: float, steps: int = 20, precision: str 
             x_adv = pgd(
                 lambda z, y=y: F.cross_entropy(model.logits(z).float(), y, reduction="none"),
                 x,
-                eps=eps,
-                step_size=2.5 * eps / steps,
-                steps=steps,
+                Settings(eps, 2.5 * eps / steps, steps),
+                ball=ball,
                 maximize=True,
-                norm=norm,
                 precision=precision,
             )
             with torch.no_grad(), autocast_for(x.device, precision):

@@ -1,25 +1,74 @@
 """The one primitive: projected gradient descent on the input image.
 
-    x <- x -/+ step * g / ||g||          (L2; sign(g) for Linf)
-    x <- project(x)                      (eps-ball around the centre, then [0, 1], then any extra constraint)
+    x <- x -/+ step * ball.direction(g)   (L2: g / ||g||; Linf: sign(g))
+    x <- project(x)                      (the eps-ball around the start, then [0, 1], then any extra constraint)
 
-as in the authors' `robustness` library (`Attacker`, `L2Step`). Every synthesis task, the training attack
-and the robustness evaluation call `pgd`; none has a loop of its own.
+as in the authors' `robustness` library (`Attacker`; the threat model is a value, like its `attack_steps.L2Step`):
+`pgd(loss, x0, Settings(eps, step_size, steps), ball=L2Ball, constraints=[...], callback=...)`. Every synthesis
+task, the training attack and the robustness evaluation call `pgd`; none has a loop of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import torch
 
-from .presets import PRECISIONS, Settings
+PRECISIONS = ("auto", "bf16", "fp32")
+SCHEDULES = ("constant", "linear")
 
 Loss = Callable[[torch.Tensor], torch.Tensor]  # x (B,C,H,W) in [0,1] -> per-example loss (B,)
 Projection = Callable[[torch.Tensor], torch.Tensor]
 Callback = Callable[["Step"], None]
+
+
+def whole_number(value, name: str, lo: int = 1, hi: int = 2**63 - 1) -> int:
+    """`value` as an int when it is a whole number from lo to hi (NaN, text, 2.5, True are not); else a ValueError
+    that names it."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How far and how long `pgd` runs, checked once, when made."""
+
+    eps: float  # radius of the ball around the start, [0,1]-pixel units
+    step_size: float  # length of one step (the first one under the linear schedule)
+    steps: int
+    schedule: str = "constant"  # 'linear': the step decays to 0 over the run
+
+    def __post_init__(self):
+        if not self.eps > 0:
+            raise ValueError(f"eps must be > 0, got {self.eps}")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size must be > 0, got {self.step_size}")
+        object.__setattr__(self, "steps", whole_number(self.steps, "steps"))
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+
+    def step_at(self, i: int) -> float:
+        """The length of step i (0-based)."""
+        return self.step_size * (1 - i / self.steps) if self.schedule == "linear" else self.step_size
+
+    def scaled(self, factor: float) -> "Settings":
+        """eps and step for a model whose side is `factor` times 224 px."""
+        return dataclasses.replace(self, eps=self.eps * factor, step_size=self.step_size * factor)
+
+    def faster(self, steps: int) -> "Settings":
+        """The same path length (at most two eps-diameters) in `steps` linearly decaying steps: n steps from s0 to
+        0 travel s0 * n / 2."""
+        path = min(self.step_size * self.steps, 4 * self.eps)
+        return Settings(self.eps, 2 * path / steps, steps, "linear")
+
+    def overridden(self, **overrides) -> "Settings":
+        """These settings with every override that is not None (checked again)."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass
@@ -36,19 +85,52 @@ def _flat_norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
 
 
-def l2_ball(centre: torch.Tensor, eps: float | torch.Tensor) -> Projection:
-    """Shrink x - centre per example to L2 norm <= eps (torch.renorm semantics: never enlarges)."""
+# ---------------------------------------------------------------------- the threat model (robustness: attack_steps)
+class Ball(Protocol):
+    """The set PGD stays in, around `centre`, and the steepest step in its norm (`ball(centre, eps)` makes one)."""
 
-    def project(x):
-        d = x - centre
-        n = _flat_norm(d)
-        return centre + d * torch.clamp(eps / (n + 1e-12), max=1.0)
-
-    return project
+    def project(self, x: torch.Tensor) -> torch.Tensor: ...
+    def direction(self, g: torch.Tensor) -> torch.Tensor: ...
+    def random_point(self, generator: torch.Generator | None) -> torch.Tensor: ...
 
 
-def linf_ball(centre: torch.Tensor, eps: float) -> Projection:
-    return lambda x: centre + (x - centre).clamp(-eps, eps)
+class L2Ball:
+    """||x - centre||_2 <= eps per example; steps along g / ||g||."""
+
+    def __init__(self, centre: torch.Tensor, eps: float):
+        self.centre, self.eps = centre, eps
+
+    def project(self, x):  # torch.renorm semantics: shrinks, never enlarges
+        d = x - self.centre
+        return self.centre + d * torch.clamp(self.eps / (_flat_norm(d) + 1e-12), max=1.0)
+
+    def direction(self, g):
+        return g / (_flat_norm(g) + 1e-10)
+
+    def random_point(self, generator):
+        """A random point of the sphere (drawn on the CPU, so a seed gives the same start on every device)."""
+        noise = torch.randn(self.centre.shape, generator=generator, device="cpu").to(self.centre)
+        return self.centre + self.eps * noise / _flat_norm(noise)
+
+
+class LinfBall:
+    """|x - centre| <= eps per pixel; steps along sign(g)."""
+
+    def __init__(self, centre: torch.Tensor, eps: float):
+        self.centre, self.eps = centre, eps
+
+    def project(self, x):
+        return self.centre + (x - self.centre).clamp(-self.eps, self.eps)
+
+    def direction(self, g):
+        return g.sign()
+
+    def random_point(self, generator):
+        u = torch.rand(self.centre.shape, generator=generator, device="cpu").to(self.centre)
+        return self.centre + self.eps * (2 * u - 1)
+
+
+BALLS = {"l2": L2Ball, "linf": LinfBall}
 
 
 def box(lo: float = 0.0, hi: float = 1.0) -> Projection:
@@ -77,14 +159,6 @@ def autocast_for(device: torch.device, precision: str = "auto"):
     if not uses_bf16(device, precision):
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-
-
-def _random_start(x0: torch.Tensor, eps: float, norm: str, generator) -> torch.Tensor:
-    """x0 plus a random point of the eps-ball's surface (L2) or of the eps-cube (Linf); drawn on the CPU."""
-    noise = torch.randn(x0.shape, generator=generator, device="cpu").to(x0)
-    if norm == "l2":
-        return x0 + eps * noise / _flat_norm(noise)
-    return x0 + eps * (2 * torch.rand(x0.shape, generator=generator, device="cpu").to(x0) - 1)
 
 
 def _loss_and_grad(loss: Loss, x: torch.Tensor, precision: str, grad: bool = True):
@@ -119,37 +193,29 @@ class _Best:
 def pgd(
     loss: Loss,
     x0: torch.Tensor,
+    settings: Settings,
     *,
-    eps: float,
-    step_size: float,
-    steps: int,
-    maximize: bool = False,
-    norm: str = "l2",
-    centre: torch.Tensor | None = None,
+    ball: type[Ball] = L2Ball,
     constraints: Sequence[Projection] = (),
+    maximize: bool = False,
     random_start: bool = False,
     use_best: bool = False,
-    schedule: str = "constant",
     precision: str = "auto",
     callback: Callback | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Run PGD from `x0` on a per-example `loss`; return the final (or best) iterate, detached.
+    """Run PGD from `x0` on a per-example `loss` inside `ball(x0, settings.eps)`; return the final (or, with
+    `use_best`, the best) iterate, detached.
 
-    `loss(x)` must return one value per example; the examples are independent (per-example step
-    normalisation), so a batch gives the same result as one-by-one calls. The ball is around `centre`
-    (default: `x0`); `constraints` are extra projections applied after the ball and the [0,1] box.
-    `schedule='linear'` decays the step linearly to 0 over the run (a faster schedule for long tasks).
-    The callback gets a `Step` after every update; raise from it to cancel.
+    `loss(x)` must return one value per example; the examples are independent (per-example step normalisation),
+    so a batch gives the same result as one-by-one calls. `constraints` are extra projections applied after the
+    ball and the [0,1] box. The callback gets a `Step` after every update; raise from it to cancel.
     """
-    Settings(eps, step_size, steps, schedule)  # checks them
-    if norm not in ("l2", "linf"):
-        raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
-
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings must be a synth.pgd.Settings, got {type(settings).__name__}")
     x0 = x0.detach().float()
-    centre = x0 if centre is None else centre.detach().float()
-    ball = l2_ball(centre, eps) if norm == "l2" else linf_ball(centre, eps)
-    projections = [ball, box(0.0, 1.0), *constraints]
+    region = ball(x0, settings.eps)
+    projections = [region.project, box(0.0, 1.0), *constraints]
 
     def project(x):
         for p in projections:
@@ -157,17 +223,15 @@ def pgd(
         return x
 
     sign = 1.0 if maximize else -1.0
-    x = project(_random_start(x0, eps, norm, generator)) if random_start else x0.clone()
+    x = project(region.random_point(generator)) if random_start else x0.clone()
     best = _Best(maximize) if use_best else None
-    for i in range(steps):
+    for i in range(settings.steps):
         ell, g = _loss_and_grad(loss, x, precision)
         if best is not None:
             best.track(x, ell)
-        lr = step_size * (1 - i / steps) if schedule == "linear" else step_size
-        d = g / (_flat_norm(g) + 1e-10) if norm == "l2" else g.sign()
-        x = project(x + sign * lr * d).detach()
+        x = project(x + sign * settings.step_at(i) * region.direction(g)).detach()
         if callback is not None:
-            callback(Step(i + 1, steps, x, ell))
+            callback(Step(i + 1, settings.steps, x, ell))
     if best is not None:
         ell, _ = _loss_and_grad(loss, x, precision, grad=False)
         best.track(x, ell)

@@ -14,55 +14,11 @@ the tasks' own arguments; `recipe(task, preset)` gives their preset defaults.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import TypedDict
 
+from .pgd import Settings
+
 PRESETS = ("ours", "paper", "fast")
-SCHEDULES = ("constant", "linear")
-PRECISIONS = ("auto", "bf16", "fp32")
-
-
-def whole_number(value, name: str, lo: int = 1, hi: int = 2**63 - 1) -> int:
-    """`value` as an int when it is a whole number from lo to hi (NaN, text, 2.5, True are not); else a ValueError
-    that names it."""
-    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if isinstance(value, bool) or not whole or not lo <= value <= hi:
-        raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
-    return int(value)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What `synth.pgd` needs to know of a run besides its loss and start; checked when made."""
-
-    eps: float  # L2 radius of the ball around the start, [0,1]-pixel units
-    step_size: float  # length of one step (the first one under the linear schedule)
-    steps: int
-    schedule: str = "constant"  # 'linear': the step decays to 0 over the run
-
-    def __post_init__(self):
-        if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
-        if not self.step_size > 0:
-            raise ValueError(f"step_size must be > 0, got {self.step_size}")
-        object.__setattr__(self, "steps", whole_number(self.steps, "steps"))
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-
-    def scaled(self, factor: float) -> "Settings":
-        """eps and step for a model whose side is `factor` times 224 px."""
-        return dataclasses.replace(self, eps=self.eps * factor, step_size=self.step_size * factor)
-
-    def faster(self, steps: int) -> "Settings":
-        """The same path length (at most two eps-diameters) in `steps` linearly decaying steps: n steps from s0 to
-        0 travel s0 * n / 2."""
-        path = min(self.step_size * self.steps, 4 * self.eps)
-        return Settings(self.eps, 2 * path / steps, steps, "linear")
-
-    def overridden(self, **overrides) -> "Settings":
-        """These settings with every override that is not None (checked again)."""
-        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
 class Overrides(TypedDict, total=False):

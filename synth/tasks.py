@@ -18,9 +18,9 @@ from .exemplar import exemplar_fill
 from .images import MAX_OUTPUT_PIXELS, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
 from .objectives import class_loss, masked_fidelity
 from .objectives import feature as feature_objective
-from .pgd import Step, autocast_for, keep_outside, pgd, uses_bf16
+from .pgd import Settings, Step, autocast_for, keep_outside, pgd, uses_bf16, whole_number
 from .photos import Crops, as_list, load_batch, one_or_many, paste_residual
-from .presets import Settings, recipe, settings, whole_number
+from .presets import recipe, settings
 from .seeds import seeds_for
 from .starts import FILLS, INPAINT_FILLS, consistent_with, upsample
 from .tiles import blend, cut, tile_boxes
@@ -97,23 +97,31 @@ def _on(x: torch.Tensor, dev) -> torch.Tensor:
     return x.to(dev).contiguous(memory_format=torch.channels_last)
 
 
-def optimise(model, objective, x0: torch.Tensor, s: Settings, *, precision="auto", callback=None, **pgd_options):
-    """`pgd` on `objective(model, x)` from x0 with settings `s`, on the model's synthesis copy and device; the
-    result on the CPU."""
+def optimise(
+    model,
+    objective,
+    x0: torch.Tensor,
+    s: Settings,
+    *,
+    constraints=(),
+    maximize=False,
+    use_best=True,
+    precision="auto",
+    callback=None,
+):
+    """`pgd` on `objective(model, x)` from x0 with settings `s`, on the model's synthesis copy and device (the best
+    iterate unless `use_best=False`); the result on the CPU."""
     net = _synthesis_copy(model, precision)
-    pgd_options.setdefault("use_best", True)
-    out = pgd(
+    return pgd(
         lambda x: objective(net, x),
         _on(x0, _device(model)),
-        eps=s.eps,
-        step_size=s.step_size,
-        steps=s.steps,
-        schedule=s.schedule,
+        s,
+        constraints=constraints,
+        maximize=maximize,
+        use_best=use_best,
         precision=precision,
         callback=callback,
-        **pgd_options,
-    )
-    return out.cpu()
+    ).cpu()
 
 
 def _generator(seed):

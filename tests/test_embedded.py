@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import synth
 from synth.images import load_image, to_tensor
-from synth.pgd import pgd
+from synth.pgd import Settings, pgd
 
 SAMPLES = Path(__file__).parent / "data" / "cifar10_samples"  # 10 test images per class, shipped with the tests
 
@@ -28,9 +28,7 @@ def accuracy(model, x, y, eps=0.0):
         x = pgd(
             lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none"),
             x,
-            eps=eps,
-            step_size=2.5 * eps / 10,
-            steps=10,
+            Settings(eps, 2.5 * eps / 10, 10),
             maximize=True,
             precision="fp32",
         )

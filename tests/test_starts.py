@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from synth.pgd import pgd
+from synth.pgd import Settings, pgd
 from synth.starts import consistent_with, downsample, mean_fill, smooth_fill, upsample
 
 
@@ -62,9 +62,7 @@ def test_pgd_with_consistency_constraint_stays_consistent():
     x = pgd(
         lambda z: ((z - target) ** 2).flatten(1).sum(1),
         x0,
-        eps=5.0,
-        step_size=0.5,
-        steps=10,
+        Settings(5.0, 0.5, 10),
         constraints=[consistent_with(small, 4)],
     )
     assert (downsample(x, 4) - small).abs().max() < 1e-5

@@ -13,17 +13,15 @@ import time
 from pathlib import Path
 
 from synth.metrics import robust_accuracy
-from synth.presets import PRECISIONS
+from synth.pgd import PRECISIONS
 from training.data import DataError, InMemory
 from training.runs import load_any
 
 
-def accuracy(
-    model, data: InMemory, eps: float, steps: int, batch_size: int = 250, precision: str = "auto", norm: str = "l2"
-) -> dict:
+def accuracy(model, data: InMemory, eps: float, steps: int, batch_size: int = 250, precision: str = "auto") -> dict:
     """{'clean': acc, 'robust': acc under PGD(eps, steps), 'n': images} (synth.metrics.robust_accuracy)."""
     model.eval()
-    return robust_accuracy(model, data.batches(batch_size), eps, steps, precision=precision, norm=norm)
+    return robust_accuracy(model, data.batches(batch_size), eps, steps, precision=precision)
 
 
 def main(argv=None):

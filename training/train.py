@@ -47,8 +47,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from synth.metrics import robust_accuracy
 from synth.models import DATASET_STATS, ModelLoadError, RobustModel, imagenet_classes, load_model
-from synth.pgd import autocast_for, pgd
-from synth.presets import PRECISIONS
+from synth.pgd import PRECISIONS, Settings, autocast_for, pgd
 from training.data import DataError, InMemory, imagenet_indices, imagenet_transforms, open_split, read_wnid_names
 
 
@@ -419,9 +418,7 @@ def attack(model, x, y, cfg: Config, generator=None):
     x_adv = pgd(
         lambda z: F.cross_entropy(model.logits(z).float(), y, reduction="none"),
         x,
-        eps=cfg.eps,
-        step_size=cfg.attack_lr,
-        steps=cfg.attack_steps,
+        Settings(cfg.eps, cfg.attack_lr, cfg.attack_steps),
         maximize=True,
         random_start=True,
         use_best=cfg.use_best,
