@@ -7,6 +7,7 @@ from .images import ImageError, load_image, load_mask, mask_from_layers
 from .models import DEFAULT_MODEL, ModelLoadError, RobustModel, list_models, load_model, standard_twin
 from .objectives import Objective, class_loss, feature, masked_fidelity
 from .pgd import L2Ball, LinfBall, Settings, Step, pgd
+from .planning import Plan, plan
 from .presets import PRESETS, recipe, settings
 from .seeds import SeedBank, fit_seed_bank, generic_seed
 from .tasks import (
@@ -55,5 +56,7 @@ __all__ = [
     "L2Ball",
     "LinfBall",
     "recipe",
+    "plan",
+    "Plan",
     "PRESETS",
 ]

@@ -9,9 +9,10 @@ import warnings
 from pathlib import Path
 
 from . import tasks
-from .images import ImageError, check_mask, list_images, load_image, load_mask
+from .images import ImageError, list_images
 from .models import DEFAULT_MODEL, RESTRICTED_IMAGENET, ModelLoadError, list_models, load_model
 from .pgd import PRECISIONS
+from .planning import plan
 from .presets import PRESETS
 from .starts import INPAINT_FILLS, UPSAMPLING
 
@@ -120,9 +121,10 @@ def _masks(path: str, images: list[Path]) -> list[Path | None]:
     return [by_stem.get(im.stem) for im in images]
 
 
-def _checked_inputs(args) -> tuple[list[tuple[Path, Path | None]], list[str]]:
-    """(image, mask) pairs that can be worked, and a line for each that cannot: every input and mask is read once
-    before any work, so one bad file costs only itself."""
+def _checked_inputs(model, args, kw) -> tuple[list[tuple[Path, Path | None]], list[str]]:
+    """(image, mask) pairs that can be worked, and a line for each that cannot: every input is planned
+    (`synth.plan`: its image and mask read, its output size checked) before any work, so one bad file costs only
+    itself."""
     files = _inputs(args.input)
     masks = _masks(args.mask, files) if hasattr(args, "mask") else [None] * len(files)
     good, skipped = [], []
@@ -130,9 +132,8 @@ def _checked_inputs(args) -> tuple[list[tuple[Path, Path | None]], list[str]]:
         try:
             if hasattr(args, "mask") and m is None:
                 raise ImageError(f"no mask named {f.stem}.* in {args.mask}")
-            size = load_image(f).size
-            if m is not None:
-                check_mask(load_mask(m, size), allow_full=args.command == "paint")
+            task, inputs, own = _call(args, [f], [m])
+            plan(task, model, *inputs, **own, **kw)
             good.append((f, m))
         except ImageError as e:
             skipped.append(f"skipped {f}: {str(e).removeprefix(f'{f}: ')}")
@@ -201,19 +202,21 @@ def _generate(model, args, kw):
     yield from zip(_generated_names(tasks.generation_classes(model, args.label, args.n, args.seed)), imgs)
 
 
-# command -> the task on a batch of files (and masks), with the command's own arguments
-BATCH_TASKS = {
-    "inpaint": lambda m, files, masks, a, kw: tasks.inpaint(
-        m, files, masks, label=a.label, fill=a.fill, seed=a.seed, **kw
-    ),
-    "paint": lambda m, files, masks, a, kw: tasks.paint_features(m, files, masks, feature=a.feature, **kw),
-    "super-resolve": lambda m, files, masks, a, kw: tasks.super_resolve(
-        m, files, factor=a.factor, start=a.start, label=a.label, **kw
-    ),
-    "translate": lambda m, files, masks, a, kw: tasks.translate(m, files, target=a.target, **kw),
-    "sketch": lambda m, files, masks, a, kw: tasks.sketch_to_image(m, files, label=a.label, **kw),
-    "visualize": lambda m, files, masks, a, kw: tasks.visualize(m, files, target=a.target, frames=a.frames, **kw),
+# command -> (the task, its own arguments from the command line)
+TASKS = {
+    "inpaint": (tasks.inpaint, lambda a: dict(label=a.label, fill=a.fill, seed=a.seed)),
+    "paint": (tasks.paint_features, lambda a: dict(feature=a.feature)),
+    "super-resolve": (tasks.super_resolve, lambda a: dict(factor=a.factor, start=a.start, label=a.label)),
+    "translate": (tasks.translate, lambda a: dict(target=a.target)),
+    "sketch": (tasks.sketch_to_image, lambda a: dict(label=a.label)),
+    "visualize": (tasks.visualize, lambda a: dict(target=a.target, frames=a.frames)),
 }
+
+
+def _call(args, files: list, masks: list):
+    """(task, its inputs, its own arguments) for the command on a batch of files (and masks)."""
+    task, own = TASKS[args.command]
+    return task, ((files, masks) if hasattr(args, "mask") else (files,)), own(args)
 
 
 def _batches(model, args, kw, items: list[tuple[Path, Path | None]]):
@@ -222,7 +225,8 @@ def _batches(model, args, kw, items: list[tuple[Path, Path | None]]):
     bs = max(1, args.batch_size)
     for s in range(0, len(items), bs):
         files, masks = zip(*items[s : s + bs])
-        for f, result in zip(files, BATCH_TASKS[args.command](model, list(files), list(masks), args, kw)):
+        task, inputs, own = _call(args, list(files), list(masks))
+        for f, result in zip(files, task(model, *inputs, **own, **kw)):
             if args.command == "visualize":
                 yield from ((f"{f.stem}_{k}.png", frame) for k, frame in enumerate(result))
             else:
@@ -236,17 +240,17 @@ def run(args) -> tuple[list[Path], list[str]]:
             print(f"{name:40s} {desc}" + ("  [default]" if name == DEFAULT_MODEL else ""))
         return [], []
     model = load_model(args.model)
+    kw = {"preset": args.preset, "steps": args.steps, "eps": args.eps, "step_size": args.step_size}
     if args.command == "generate":
         classes = tasks.generation_classes(model, args.label, args.n, args.seed)
         names, items, skipped = _generated_names(classes), [], []
     else:
-        items, skipped = _checked_inputs(args)
+        items, skipped = _checked_inputs(model, args, kw)
         names = _output_names(args, [f for f, _ in items])
     for line in skipped:
         print(line, file=sys.stderr)
     out = _out_folder(args.out, names, args.overwrite)
     callback, bar = _progress(args.command)
-    kw = {"preset": args.preset, "steps": args.steps, "eps": args.eps, "step_size": args.step_size}
     kw.update(precision=args.precision, callback=callback)
     written = []
     try:

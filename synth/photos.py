@@ -124,6 +124,13 @@ def _groups(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     return np.array([root(a) for a in range(n)])
 
 
+def squares_for(mask: np.ndarray, size: int) -> list[tuple[int, int, int, int]]:
+    """The boxes (top, left, bottom, right) a masked task works a (H,W) bool mask's photo in: `crop_boxes`, or the
+    whole photo."""
+    squares = crop_boxes(mask, size)
+    return [(0, 0, *mask.shape)] if squares is None else squares.tolist()
+
+
 class Crops:
     """The photos of a masked task, their masks and the batch PGD works on: a row per square crop (`crop_boxes`),
     or for a photo worked whole one row of all of it resized, as the unmasked tasks are. Rows of all the photos
@@ -143,10 +150,7 @@ class Crops:
             self.photos.append(img)  # kept as PIL: crops and pastes touch the boxes only, never the whole photo
             self.owned.append(img is not image)  # read from a file or converted: pasted into, not copied
             self.masks.append(m)
-            h, w = self.masks[i].shape
-            squares = crop_boxes(self.masks[i], size)
-            squares = [(0, 0, h, w)] if squares is None else squares.tolist()  # None: the whole photo
-            self.boxes += [(i, t, lf, b - t, r - lf) for t, lf, b, r in squares]
+            self.boxes += [(i, t, lf, b - t, r - lf) for t, lf, b, r in squares_for(m, size)]
         self.size = size
         self.starts = None  # each row's start at full size, once `fill` made them
         self.batch = torch.cat([resize(self._crop(k), size) for k in range(len(self.boxes))])

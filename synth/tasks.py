@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING
 import torch
 
 from .exemplar import exemplar_fill
-from .images import MAX_OUTPUT_PIXELS, load_image, load_mask, resize, resize_mask, to_pil, to_tensor
+from .images import load_image, load_mask, resize, resize_mask, to_pil, to_tensor
 from .objectives import class_loss, masked_fidelity
 from .objectives import feature as feature_objective
 from .pgd import Settings, Step, autocast_for, keep_outside, pgd, uses_bf16, whole_number
 from .photos import Crops, as_list, load_batch, one_or_many, paste_residual
+from .planning import refuse_large_output
 from .presets import recipe, settings
 from .seeds import seeds_for
 from .starts import FILLS, INPAINT_FILLS, consistent_with, upsample
-from .tiles import blend, cut, tile_boxes
+from .tiles import Tiles
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -327,33 +328,34 @@ def super_resolve(
     s = settings(model, "super_resolve", preset, factor=factor, **overrides)
     images, batched = as_list(image)
     smalls = [to_tensor(load_image(im)) for im in images]
-    by_size: dict[tuple, list[int]] = {}
-    for i, sm in enumerate(smalls):
-        if sm.shape[-2] * sm.shape[-1] * factor**2 > MAX_OUTPUT_PIXELS:
-            w, h = sm.shape[-1] * factor, sm.shape[-2] * factor
-            raise ValueError(
-                f"output would be {w}x{h}: over {MAX_OUTPUT_PIXELS // 10**6} megapixels; use a smaller image or factor"
-            )
-        by_size.setdefault(tuple(sm.shape), []).append(i)
+    for sm in smalls:
+        refuse_large_output(sm.shape[-1] * factor, sm.shape[-2] * factor)
     outs = [None] * len(smalls)
-    for idx in by_size.values():
+    for idx in _same_size(smalls):
         upscaled = _super_resolve_same_size(model, [smalls[i] for i in idx], factor, label, r, s, precision, callback)
         for i, out in zip(idx, upscaled):
             outs[i] = to_pil(out)
     return one_or_many(outs, batched)
 
 
+def _same_size(images: list[torch.Tensor]) -> list[list[int]]:
+    """The indices of the images, grouped by size (each group is one batch)."""
+    by_size: dict[tuple, list[int]] = {}
+    for i, im in enumerate(images):
+        by_size.setdefault(tuple(im.shape), []).append(i)
+    return list(by_size.values())
+
+
 def _super_resolve_same_size(model, smalls, factor, label, r, s, precision, callback) -> list[torch.Tensor]:
+    """Upsample (the recipe's start), cut into the model's tiles, push each tile toward its class (a label per tile:
+    the model's prediction unless given), blend; keep the result consistent with the input where asked."""
     small = torch.cat(smalls)
     up = upsample(small, factor, r["start"])
-    size, side = up.shape[-2:], model.input_size
-    fits = size[0] == size[1] <= side  # resized to the model's input: one tile, no seams to hide
-    boxes = None if fits else tile_boxes(*size, side)
-    x = resize(up, side) if fits else cut(up, boxes, side)  # all tiles of all images
-    whole = fits and size[0] == side  # the model sees the whole image at its own size
-    constraints = [consistent_with(small.to(_device(model)), factor)] if r["consistent"] and whole else []
-    labels = _labels(model, label, x, precision)  # per tile: the model's prediction unless a label is given
-    rows = len(x) if fits else _batch_rows(x)  # tiles are independent problems: worked a batch at a time
+    tiles = Tiles(up.shape[-2:], model.input_size)
+    x = tiles.cut(up)  # all tiles of all images
+    constraints = [consistent_with(small.to(_device(model)), factor)] if r["consistent"] and tiles.whole else []
+    labels = _labels(model, label, x, precision)
+    rows = len(x) if tiles.fits else _batch_rows(x)  # tiles are independent problems: worked a batch at a time
     parts = list(zip(x.split(rows), labels.split(rows)))
     result = torch.cat(
         [
@@ -361,8 +363,8 @@ def _super_resolve_same_size(model, smalls, factor, label, r, s, precision, call
             for (part, y), cb in zip(parts, _per_part(callback, len(parts)))
         ]
     )
-    out = resize(result, size) if fits else blend(result, boxes, size)
-    if r["consistent"] and not whole:  # tiled or resized: project the whole image once, at the end
+    out = tiles.join(result)
+    if r["consistent"] and not tiles.whole:  # tiled or resized: project the whole image once, at the end
         out = consistent_with(small, factor)(out)
     return list(out.split(1))
 

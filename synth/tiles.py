@@ -6,7 +6,8 @@ window that ramps down (raised cosine) over the pixels it shares with a neighbou
 summed weights, so every output pixel is a smooth blend of the tiles that cover it. Windows are never zero and
 are not faded at the image's border, where no neighbour takes over.
 
-Tiles of all the images of one size are cut as one batch, image-major: (B * len(boxes), C, s, s).
+Tiles of all the images of one size are cut as one batch, image-major: (B * len(boxes), C, s, s). `Tiles` is
+that plan as a value, as `synth.photos.Crops` is for masked tasks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from .images import resize
 
 
 def default_overlap(s: int) -> int:
@@ -40,12 +43,6 @@ def tile_boxes(h: int, w: int, s: int, overlap: int | None = None) -> list[tuple
     (`cut` pads it and `blend` crops it off again)."""
     overlap = default_overlap(s) if overlap is None else overlap
     return [(t, left) for t in starts(h, s, overlap) for left in starts(w, s, overlap)]
-
-
-def tile_count(h: int, w: int, s: int) -> int:
-    """How many tiles (images of PGD work) super-resolution to h x w takes on a model of input s: 1 for a
-    image no larger than s (resized, or padded, to one tile)."""
-    return len(tile_boxes(h, w, s))
 
 
 def window(s: int, overlap: int, fade_start: bool = True, fade_end: bool = True) -> torch.Tensor:
@@ -105,3 +102,24 @@ def blend(tiles: torch.Tensor, boxes, size, overlap: int | None = None) -> torch
         total[..., t : t + s, c : c + s] += per[:, k] * win.to(tiles)
     out = total / coverage(boxes, s, size, overlap).to(tiles)
     return out[..., : size[0], : size[1]]
+
+
+class Tiles:
+    """How images of `size` (h, w) are worked on a model of input `side`: a square no larger than the model's
+    input is resized to it whole (one row per image, no seams to hide); anything else is cut into the overlapping
+    tiles of `tile_boxes` (`count` rows per image) and blended back."""
+
+    def __init__(self, size: tuple[int, int], side: int):
+        self.size, self.side = (int(size[0]), int(size[1])), side
+        self.fits = self.size[0] == self.size[1] <= side
+        self.boxes = None if self.fits else tile_boxes(*self.size, side)
+        self.count = 1 if self.fits else len(self.boxes)  # rows (model-input images of PGD work) per image
+        self.whole = self.fits and self.size[0] == side  # the model sees the whole image at its own size
+
+    def cut(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,C,h,w) -> the (B * count, C, side, side) rows PGD works on."""
+        return resize(x, self.side) if self.fits else cut(x, self.boxes, self.side)
+
+    def join(self, rows: torch.Tensor) -> torch.Tensor:
+        """The inverse of `cut`: the worked rows -> (B,C,h,w)."""
+        return resize(rows, self.size) if self.fits else blend(rows, self.boxes, self.size)

@@ -209,3 +209,14 @@ def test_missing_input_file(tiny_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sketch", "--model", str(tiny_dir), "--input", str(tmp_path / "nope.png"), "--out", str(tmp_path)])
     assert "no such file" in capsys.readouterr().err
+
+
+def test_an_input_whose_output_is_too_large_is_skipped_before_any_work(tiny_dir, tmp_path, capsys):
+    imgs = _photos(tmp_path / "in", ["small.png"], size=(20, 16))
+    _photos(imgs, ["big.png"], size=(400, 300))  # x16: 6400x4800, over synth's 16 megapixels
+    with pytest.raises(SystemExit) as e:
+        main(["super-resolve", "--model", str(tiny_dir), "--input", str(imgs), "--factor", "16", "--steps", "1",
+              "--out", str(tmp_path / "out")])  # fmt: skip
+    assert e.value.code == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["small.png"]
+    assert "skipped" in (err := capsys.readouterr().err) and "6400x4800: over 16 megapixels" in err

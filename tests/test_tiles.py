@@ -11,7 +11,7 @@ from PIL import Image
 import synth
 import synth.tasks
 from synth.images import to_tensor
-from synth.tiles import blend, coverage, cut, default_overlap, tile_boxes, tile_count
+from synth.tiles import Tiles, blend, coverage, cut, default_overlap, tile_boxes
 
 S = 32  # the tiny model's input
 
@@ -74,11 +74,34 @@ def test_every_pixel_has_positive_weight(size):
         assert len(o) == max(1, math.ceil((n - S) / (S - default_overlap(S))) + 1)
 
 
-def test_tile_count():
-    assert tile_count(32, 32, S) == tile_count(20, 20, S) == tile_count(16, 24, S) == 1
-    assert tile_count(48, 80, S) == 6  # 2 rows x 3 columns
-    assert tile_count(2000, 2000, 224) == 100  # 10 x 10 tiles of 224 sharing >= 22 px (an abutting grid: 9 x 9)
-    assert tile_count(1024, 1024, 224) == 25  # x4 of 256 px: as many as an abutting grid
+def test_tiles_count_the_rows_pgd_works_on():
+    assert Tiles((32, 32), S).count == Tiles((20, 20), S).count == Tiles((16, 24), S).count == 1
+    assert Tiles((48, 80), S).count == 6  # 2 rows x 3 columns
+    assert Tiles((2000, 2000), 224).count == 100  # 10 x 10 tiles of 224 sharing >= 22 px (an abutting grid: 9 x 9)
+    assert Tiles((1024, 1024), 224).count == 25  # x4 of 256 px: as many as an abutting grid
+
+
+@pytest.mark.parametrize("size", [(32, 32), (20, 20), (48, 80), (16, 24)])
+def test_tiles_cut_to_the_model_input_and_join_back(size):
+    tiles = Tiles(size, S)
+    x = torch.rand(2, 3, *size)
+    rows = tiles.cut(x)
+    assert rows.shape == (2 * tiles.count, 3, S, S)
+    back = tiles.join(rows)
+    assert back.shape == x.shape
+    if not tiles.fits or size[0] == S:  # tiles blend back exactly; a resize there and back is only close
+        assert torch.allclose(back, x, atol=1e-6)
+    assert tiles.whole == (size == (S, S))
+
+
+def test_a_plan_counts_tiles_before_any_work(tiny, monkeypatch):
+    monkeypatch.setattr(synth.tasks, "optimise", lambda *a, **k: pytest.fail("plan ran PGD"))
+    small = Image.new("RGB", (24, 12), "gray")
+    p = synth.plan(synth.super_resolve, tiny, [small, small], factor=4, steps=3)
+    assert p.outputs == ((96, 48), (96, 48)) and p.rows == (Tiles((48, 96), S).count,) * 2
+    assert p.pixel_steps == p.images * S * S * 3
+    with pytest.raises(ValueError, match="output would be 96x48: over 0.004 megapixels"):
+        p.check_outputs(4000)
 
 
 def test_super_resolve_tiles_in_one_pgd_call(tiny, monkeypatch):
