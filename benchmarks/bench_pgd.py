@@ -61,7 +61,7 @@ def profile(model, b, size, dev, steps=3):
         print(f"  {e.key:50s} {e.self_cpu_time_total / per:6.2f}")
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="resnet50")
     ap.add_argument("--size", type=int, default=224)
@@ -71,7 +71,11 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--profile", action="store_true", help="also print where a step of synth's path goes")
     ap.add_argument("--threads", type=int, default=None)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -113,8 +117,12 @@ def main():
     )
     if args.profile:
         profile(ours, args.batches[-1], args.size, dev)
-    # bf16 vs fp32: same run, compare final losses
-    x = torch.rand(4, 3, args.size, args.size, device=dev)
+    bf16_agreement(fast, args.size, dev)
+
+
+def bf16_agreement(fast, size: int, dev):
+    """bf16 vs fp32: the same 10-step run, final losses compared."""
+    x = torch.rand(4, 3, size, size, device=dev)
     y = torch.randint(0, 1000, (4,), device=dev)
     loss = lambda z: F.cross_entropy(fast.logits(z).float(), y, reduction="none")  # noqa: E731
     with torch.no_grad():

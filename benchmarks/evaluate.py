@@ -362,7 +362,7 @@ def report(results: dict) -> str:
 TASKS = ("generation", "superres", "inpainting", "translation", "robustness")
 
 
-def main(argv=None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -379,6 +379,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--inception", action="store_true", help="generation: add Inception-v3 IS/FID (downloads)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default="evaluation.json", help="where to write the results")
+    return ap
+
+
+def main(argv=None) -> dict:
+    ap = build_parser()
     args = ap.parse_args(argv)
     try:
         model = load_model(args.model)

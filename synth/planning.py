@@ -24,6 +24,7 @@ class Plan:
     side: int  # the model's input side
     rows: tuple[int, ...]  # model-input images PGD works on, per output image
     outputs: tuple[tuple[int, int], ...]  # (width, height) of each output image
+    whole: tuple[bool, ...]  # per output: worked as one row of all of it (not in crops or tiles)
 
     @property
     def images(self) -> int:
@@ -55,15 +56,15 @@ def plan(task: Callable, model, *args, **kwargs) -> Plan:
     name = task.__name__
     factor = whole_number(a["factor"], "factor", 2, 16) if name == "super_resolve" else None
     s = settings(model, name, a["preset"], factor=factor, **a.get("overrides", {}))
-    rows, outputs = zip(*_SIZING.get(name, _one_per_image)(model, a, factor))
-    result = Plan(name, s, model.input_size, rows, outputs)
+    rows, outputs, whole = zip(*_SIZING.get(name, _one_per_image)(model, a, factor))
+    result = Plan(name, s, model.input_size, rows, outputs, whole)
     result.check_outputs()
     return result
 
 
-# task -> (model, its bound arguments, factor) -> [(rows, (width, height)) per output image]
+# task -> (model, its bound arguments, factor) -> [(rows, (width, height), whole) per output image]
 def _samples(model, a, factor):
-    return [(1, (model.input_size,) * 2)] * whole_number(a["n"], "n", hi=10_000)
+    return [(1, (model.input_size,) * 2, True)] * whole_number(a["n"], "n", hi=10_000)
 
 
 def _crops(model, a, allow_full: bool):
@@ -75,7 +76,8 @@ def _crops(model, a, allow_full: bool):
         size = load_image(image).size
         m = read_mask(mask, size)
         check_mask(m, allow_full=allow_full)
-        out.append((len(squares_for(m, model.input_size)), size))
+        squares = squares_for(m, model.input_size)
+        out.append((len(squares), size, squares == [(0, 0, size[1], size[0])]))
     return out
 
 
@@ -84,13 +86,14 @@ def _tiles(model, a, factor):
     for im in as_list(a["image"])[0]:
         w, h = load_image(im).size
         refuse_large_output(w * factor, h * factor)  # before its tiles are counted
-        out.append((Tiles((h * factor, w * factor), model.input_size).count, (w * factor, h * factor)))
+        tiles = Tiles((h * factor, w * factor), model.input_size)
+        out.append((tiles.count, (w * factor, h * factor), tiles.fits))
     return out
 
 
 def _one_per_image(model, a, factor, at_model_size=False):
     images = as_list(a["drawing"] if "drawing" in a else a["image"])[0]
-    return [(1, (model.input_size,) * 2 if at_model_size else load_image(im).size) for im in images]
+    return [(1, (model.input_size,) * 2 if at_model_size else load_image(im).size, True) for im in images]
 
 
 _SIZING = {

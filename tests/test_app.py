@@ -105,12 +105,14 @@ def test_a_large_photo_comes_back_lossless_and_written_once(client, tmp_path):
     assert out.endswith(".png") and (a[outside] == p[outside]).all() and (a[~outside] != p[~outside]).any()
     assert np.array_equal(np.asarray(Image.open(after)), a) and np.array_equal(np.asarray(Image.open(before)), p)
     big = Image.new("RGB", (1200, 1000), "red")
-    paths = app.as_files((big, [(big, "caption")], Image.new("RGB", (8, 8)), "text"))
+    paths = app.runner.as_files((big, [(big, "caption")], Image.new("RGB", (8, 8)), "text"))
     assert paths[0] == paths[1][0][0] and isinstance(paths[2], Image.Image) and paths[3] == "text"  # one file
-    assert paths[0].endswith(".png") and app.as_files([Image.new("RGB", (8, 8))], preview=True)[0].endswith(".jpg")
+    assert paths[0].endswith(".png") and app.runner.as_files([Image.new("RGB", (8, 8))], preview=True)[0].endswith(
+        ".jpg"
+    )
     files = {}  # one run's: an image shown again is written once, and a new image never gets an old file
     masked = Image.new("RGB", (8, 8), "blue")
-    shown = [app.as_files((masked, Image.new("RGB", (8, 8), (10 * i, 0, 0))), True, files) for i in range(20)]
+    shown = [app.runner.as_files((masked, Image.new("RGB", (8, 8), (10 * i, 0, 0))), True, files) for i in range(20)]
     assert len({m for m, _ in shown}) == 1 and len({p for _, p in shown}) == 20
 
 
@@ -180,10 +182,10 @@ def test_offline_hub_model_is_a_clear_error(client, files, monkeypatch):
 def test_suggest_features_and_stack(files):
     photo = Image.open(files / "photo.png")
     value = {"background": photo, "layers": [], "composite": photo}
-    dropdown, thumbs = app.do_suggest("cifar10-resnet20-l2-eps0.5", value, Image.open(files / "mask.png"))
+    dropdown, thumbs = app.tabs.do_suggest("cifar10-resnet20-l2-eps0.5", value, Image.open(files / "mask.png"))
     assert len(thumbs) == 6 and thumbs[0][0].size == photo.size and "feature" in thumbs[0][1]
     assert dropdown.value == int(thumbs[0][1].split()[1])
-    assert app.stack_edit(thumbs[0][0])["background"] is thumbs[0][0]
+    assert app.tabs.stack_edit(thumbs[0][0])["background"] is thumbs[0][0]
 
 
 def test_flooded_queue_serves_or_says_it_is_full(client):
@@ -227,23 +229,45 @@ def test_docs_client_calls_run_as_written(client, files, monkeypatch):
 
 
 def test_advanced_fields_show_the_preset_values_and_reach_pgd(client, files, monkeypatch):
-    s = app.synth.settings(app.synth.load_model(), "inpaint", "paper")
-    assert app.advanced_values(app.DEFAULT_MODEL, "paper", "inpaint") == [720, round(s.eps, 3), round(s.step_size, 5)]
-    assert app.advanced_values("./no-such-model", "paper", "inpaint") == [None] * 3  # then the preset's, unseen
+    s = synth.settings(synth.load_model(), "inpaint", "paper")
+    shown = app.layout.advanced_values(synth.DEFAULT_MODEL, "paper", "inpaint")
+    assert shown == dict(steps=720, eps=round(s.eps, 3), step_size=round(s.step_size, 5))
+    assert set(app.layout.advanced_values("./no-such-model", "paper", "inpaint").values()) == {
+        None
+    }  # then the preset's
     seen = {}
-    real = app.synth.tasks.pgd
+    real = synth.tasks.pgd
 
-    def spy(*a, **kw):
-        seen.update(kw)
-        return real(*a, **kw)
+    def spy(loss, x0, settings, **kw):
+        seen.update(eps=settings.eps, steps=settings.steps, step_size=settings.step_size)
+        return real(loss, x0, settings, **kw)
 
-    monkeypatch.setattr(app.synth.tasks, "pgd", spy)
+    monkeypatch.setattr(synth.tasks, "pgd", spy)
     photo = handle_file(str(files / "photo.png"))
     client.predict(model_name=C10, image=photo, target="dog", eps=0.25, steps=2, api_name="/translate")
     assert (seen["eps"], seen["steps"]) == (0.25, 2)
     client.predict(model_name=C10, image=photo, target="dog", preset="fast", api_name="/translate")
-    fast = app.synth.settings(app.synth.load_model(C10), "translate", "fast")
+    fast = synth.settings(synth.load_model(C10), "translate", "fast")
     assert (seen["eps"], seen["steps"], seen["step_size"]) == (fast.eps, fast.steps, fast.step_size)
+
+
+def test_every_field_reaches_the_parameter_of_its_name_in_any_order(monkeypatch):
+    """The browser sends values in the event's input order; with the Advanced fields reordered each value still
+    reaches the run's parameter of the same name."""
+    monkeypatch.setattr(app.layout, "ADVANCED", dict(reversed(app.layout.ADVANCED.items())))
+    demo = app.layout.build_demo()
+    (dep,) = [f for f in demo.fns.values() if f.api_name == "translate"]
+    by_label = {"steps": 3, "eps (L2 radius, [0,1] pixels)": 1.5, "step size": 0.25, "Model": C10, "Preset": "fast"}
+    got = {}
+
+    def run(tab, **kwargs):
+        got.update(kwargs)
+        yield None
+
+    monkeypatch.setattr(app.runner, "run", run)
+    list(dep.fn(*[by_label.get(c.label) for c in dep.inputs]))
+    assert [c.label for c in dep.inputs][-3:] == ["step size", "eps (L2 radius, [0,1] pixels)", "steps"]
+    assert (got["steps"], got["eps"], got["step_size"], got["model_name"], got["preset"]) == (3, 1.5, 0.25, C10, "fast")
 
 
 def test_translate_between_domains_with_the_horse2zebra_model(client, files):
@@ -252,7 +276,7 @@ def test_translate_between_domains_with_the_horse2zebra_model(client, files):
         model_name=h2z, image=handle_file(str(files / "photo.png")), target="zebra", steps=1, api_name="/translate"
     )
     assert Image.open(out).size == (48, 40)  # the photo's size, not the model's 128 px
-    assert [v for _, v in app.class_choices(h2z)] == ["horse", "zebra"]  # what the target picker offers for this model
+    assert [v for _, v in app.models.class_choices(h2z)] == ["horse", "zebra"]  # what the target picker offers
     with pytest.raises(Exception, match="unknown class 'zebar'.*did you mean 'zebra'"):
         client.predict(
             model_name=h2z, image=handle_file(str(files / "photo.png")), target="zebar", api_name="/translate"
@@ -272,6 +296,7 @@ def bad_files(files):
     rgba = Image.new("RGBA", (48, 40), (0, 0, 0, 0))  # a mask marked by transparency only
     rgba.paste((0, 0, 0, 255), (10, 10, 30, 30))
     rgba.save(files / "alpha_mask.png")
+    Image.new("RGB", (300, 250), "gray").save(files / "big.png")
     assert data
     return files
 
@@ -298,6 +323,11 @@ def bad_files(files):
             "/super_resolve",
             lambda f: dict(image=handle_file(str(f / "photo.png")), factor=8, steps=2000),
             r"M pixel-steps of PGD \(208 image\(s\)",
+        ),
+        (  # the app's own output bound, before any work (no bicubic of it is made either)
+            "/super_resolve",
+            lambda f: dict(image=handle_file(str(f / "big.png")), factor=8),
+            "output would be 2400x2000: over 4 megapixels",
         ),
     ],
 )
@@ -346,8 +376,29 @@ def test_stop_stops_the_work(client, files):
     assert time.process_time() - cpu < 0.5  # a running PGD loop takes about a core
 
 
-def test_upload_cache_is_cleaned():
-    assert app.demo.delete_cache == (600, 3600)
+def test_uploads_and_results_are_kept_an_hour_then_removed(client, files, monkeypatch):
+    """What Gradio's cache sweep (the demo's delete_cache) does to this demo's files, with its clock moved on."""
+    from datetime import datetime, timedelta
+
+    import gradio.route_utils as ru
+
+    client.predict(
+        model_name=C10, image=handle_file(str(files / "photo.png")), target="dog", steps=1, api_name="/translate"
+    )
+    kept = {f for s in app.demo.temp_file_sets for f in s}
+    assert kept and all(Path(f).exists() for f in kept)
+    frequency, age = app.demo.delete_cache
+    for minutes, survive in ((50, True), (61, False)):
+
+        class Later(datetime):
+            @classmethod
+            def now(cls, tz=None, minutes=minutes):
+                return datetime.now(tz) + timedelta(minutes=minutes)
+
+        monkeypatch.setattr(ru, "datetime", Later)
+        ru.delete_files_created_by_app(app.demo, age)
+        assert all(Path(f).exists() for f in kept) == survive, f"after {minutes} min"
+    assert frequency <= 15 * 60  # the sweep runs at least every quarter hour
 
 
 def test_mcp_lists_the_seven_tasks(client):
@@ -402,7 +453,7 @@ def test_start_model_follows_the_hub_cache(tmp_path, cached):
         put(cache, "madrylab/robust-imagenet-models", {"resnet50_l2_eps3.ckpt": f})
     code = (
         "import app; p = app.demo.get_api_info()['named_endpoints']['/translate']['parameters']\n"
-        "print(p[0]['parameter_default'], '|', p[2]['parameter_default'], '|', app.class_choices(app.start_model())[0][0])"
+        "print(p[0]['parameter_default'], '|', p[2]['parameter_default'], '|', app.models.class_choices(app.models.start_model())[0][0])"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(cache), HF_HOME=str(tmp_path / "home"))
     root = str(Path(__file__).resolve().parents[1])
@@ -419,7 +470,7 @@ def test_a_deep_link_reopens_the_results(client):  # noqa: ARG001 - the server; 
     with the run's outputs, and the result image it names is served."""
     import httpx
 
-    assert sum(isinstance(b, gr.DeepLinkButton) for b in app.demo.blocks.values()) == len(app.TABS)
+    assert sum(isinstance(b, gr.DeepLinkButton) for b in app.demo.blocks.values()) == len(app.tabs.TABS)
     visitor = Client(app.demo.local_url, verbose=False)
     gallery, _, info = visitor.predict(
         model_name=C10, label="cat", n=1, seed=5, preset="fast", steps=2, api_name="/generate"
@@ -445,11 +496,11 @@ def test_super_classes_in_the_pickers_and_through_the_api(client, files, tmp_pat
 
     d = tmp_path / "imagenet-classes"
     tiny_imagenet_model().save_pretrained(d)
-    choices = app.class_choices(str(d))
+    choices = app.models.class_choices(str(d))
     assert [v for _, v in choices[:9]] == ["dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect"]
     assert choices[0][0] == "dog (super-class: 118 classes)" and len(choices) == 1009
     tiny = "tiny-imagenet-resnet18-half-l2-eps1"  # the embedded model of 200 ImageNet classes: 6 of the 9 groups
-    assert [v for _, v in app.class_choices(tiny)[:6]] == ["dog", "cat", "frog", "bird", "primate", "insect"]
+    assert [v for _, v in app.models.class_choices(tiny)[:6]] == ["dog", "cat", "frog", "bird", "primate", "insect"]
     frames, _ = client.predict(
         model_name=tiny, image=handle_file(str(files / "photo.png")), target="insect", steps=2, api_name="/visualize"
     )
@@ -476,9 +527,9 @@ def test_zerogpu_is_asked_for_the_seconds_of_the_requests_work(tmp_path):
     )
     code = (
         "import app, spaces\n"
-        "tab = next(t for t in app.TABS if t.api_name == 'generate')\n"
+        "tab = next(t for t in app.tabs.TABS if t.api_name == 'generate')\n"
         "for steps in (2, 40):\n"
-        "    for _ in app.run(tab, 'cifar10-resnet20-l2-eps0.5', 'fast', True, steps, None, None,\n"
+        "    for _ in app.runner.run(tab, 'cifar10-resnet20-l2-eps0.5', 'fast', True, steps, None, None,\n"
         "                     lambda *a, **k: None, label='cat', n=3, seed=0):\n"
         "        pass\n"
         "print(spaces.asked)\n"
@@ -489,10 +540,10 @@ def test_zerogpu_is_asked_for_the_seconds_of_the_requests_work(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     asked = eval(r.stdout.strip().splitlines()[-1])
     assert [work for work, _ in asked] == [3 * 32 * 32 * 2] * 2 + [3 * 32 * 32 * 40] * 2  # robust model, then twin
-    assert all(seconds == app.gpu_seconds(None, pixel_steps=work) for work, seconds in asked)
+    assert all(seconds == app.runner.gpu_seconds(None, pixel_steps=work) for work, seconds in asked)
     paper_inpaint = 224 * 224 * 720  # the paper's inpainting on a 224 px ImageNet model
-    assert app.gpu_seconds(None, pixel_steps=paper_inpaint) == app.GPU_START_SECONDS + 6
-    assert app.gpu_seconds(None, pixel_steps=10**12) == app.GPU_MAX_SECONDS
+    assert app.runner.gpu_seconds(None, pixel_steps=paper_inpaint) == app.runner.GPU_START_SECONDS + 6
+    assert app.runner.gpu_seconds(None, pixel_steps=10**12) == app.runner.GPU_MAX_SECONDS
 
 
 def test_every_example_fits_its_model_family_and_runs_on_its_embedded_model(client):
@@ -502,24 +553,24 @@ def test_every_example_fits_its_model_family_and_runs_on_its_embedded_model(clie
     from test_superclasses import tiny_imagenet_model
 
     family_models = {
-        "cifar10": [synth.load_model(app.EXAMPLE_MODELS["cifar10"])],
-        "imagenet": [synth.load_model(app.EXAMPLE_MODELS["imagenet"]), tiny_imagenet_model()],
-        "horse2zebra": [synth.load_model(app.EXAMPLE_MODELS["horse2zebra"])],
+        "cifar10": [synth.load_model(app.layout.EXAMPLE_MODELS["cifar10"])],
+        "imagenet": [synth.load_model(app.layout.EXAMPLE_MODELS["imagenet"]), tiny_imagenet_model()],
+        "horse2zebra": [synth.load_model(app.layout.EXAMPLE_MODELS["horse2zebra"])],
     }
     ran = 0
-    for tab in app.TABS:
+    for tab in app.tabs.TABS:
         for fam, rows in tab.examples.items():
             for row in rows:
                 for m in family_models[fam]:
                     for key in {"label", "target"} & set(row):
                         assert m.target_classes(row[key])  # raises for a class the model lacks
-                files = {k: str(app.EXAMPLES / v) for k, v in row.items() if str(v).endswith((".png", ".jpg"))}
+                files = {k: str(app.layout.EXAMPLES / v) for k, v in row.items() if str(v).endswith((".png", ".jpg"))}
                 assert all(Path(f).is_file() for f in files.values())
                 values = {**row, **{k: handle_file(f) for k, f in files.items()}, "steps": 2}
-                model_name = app.EXAMPLE_MODELS[fam]
+                model_name = app.layout.EXAMPLE_MODELS[fam]
                 client.predict(model_name=model_name, preset="fast", **values, api_name=f"/{tab.api_name}")
                 ran += 1
-    assert ran >= 10 and {"cifar10", "imagenet", "horse2zebra"} <= {f for t in app.TABS for f in t.examples}
+    assert ran >= 10 and {"cifar10", "imagenet", "horse2zebra"} <= {f for t in app.tabs.TABS for f in t.examples}
 
 
 @pytest.mark.parametrize(
@@ -535,5 +586,5 @@ def test_every_example_fits_its_model_family_and_runs_on_its_embedded_model(clie
 def test_one_example_set_shows_for_each_model(model_name, shown):
     """The examples follow the Model dropdown: the family's cached set on its embedded model, else the set that
     fills the inputs (a Hub model, a standard twin)."""
-    sets = [(fam, on) for fam in app.EXAMPLE_MODELS for on in (app.EXAMPLE_MODELS[fam], None)]
-    assert [s for s in sets if app.shows_examples(model_name, *s)] == [shown]
+    sets = [(fam, on) for fam in app.layout.EXAMPLE_MODELS for on in (app.layout.EXAMPLE_MODELS[fam], None)]
+    assert [s for s in sets if app.layout.shows_examples(model_name, *s)] == [shown]

@@ -66,65 +66,19 @@ def test_folder_batch_with_matched_masks(tiny_dir, tmp_path, capsys):
         m.paste(255, (10, 10, 30, 25))
         m.save(masks / f"{name}.png")
     inpaint = ["inpaint", "--model", str(tiny_dir), "--input", str(imgs), "--mask", str(masks)]
-    main(
-        [
-            *inpaint,
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--out",
-            str(tmp_path / "out"),
-        ]
-    )
+    main([*inpaint, "--steps", "2", "--batch-size", "2", "--out", str(tmp_path / "out")])  # fmt: skip
     outs = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert outs == ["a.png", "b.png", "c.png"]
     assert Image.open(tmp_path / "out" / "a.png").size == (50, 40)
-    main(
-        [
-            "super-resolve",
-            "--model",
-            str(tiny_dir),
-            "--input",
-            str(imgs / "a.jpg"),
-            "--factor",
-            "2",
-            "--steps",
-            "1",
-            "--out",
-            str(tmp_path / "sr"),
-        ]
-    )
+    main(["super-resolve", "--model", str(tiny_dir), "--input", str(imgs / "a.jpg"), "--factor", "2", "--steps", "1",
+          "--out", str(tmp_path / "sr")])  # fmt: skip
     assert Image.open(tmp_path / "sr" / "a.png").size == (100, 80)
-    main(
-        [
-            "visualize",
-            "--model",
-            str(tiny_dir),
-            "--input",
-            str(imgs / "a.jpg"),
-            "--target",
-            "cat",
-            "--steps",
-            "2",
-            "--frames",
-            "3",
-            "--out",
-            str(tmp_path / "vis"),
-        ]
-    )
+    main(["visualize", "--model", str(tiny_dir), "--input", str(imgs / "a.jpg"), "--target", "cat", "--steps", "2",
+          "--frames", "3", "--out", str(tmp_path / "vis")])  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == ["a_0.png", "a_1.png", "a_2.png"]
     (masks / "c.png").unlink()  # an image without its mask is skipped, and said so; the others are written
     with pytest.raises(SystemExit) as e:
-        main(
-            [
-                *inpaint,
-                "--out",
-                str(tmp_path / "o2"),
-                "--steps",
-                "1",
-            ]
-        )
+        main([*inpaint, "--out", str(tmp_path / "o2"), "--steps", "1"])  # fmt: skip
     assert e.value.code == 1 and "skipped" in (err := capsys.readouterr().err) and "no mask" in err
     assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["a.png", "b.png"]
 

@@ -49,13 +49,13 @@ def test_app_editor_parts_uses_layers_and_uploaded_mask():
 
     photo = Image.new("RGB", (20, 10), (0, 128, 0))
     value = {"background": photo, "layers": [stroke((20, 10), (1, 1, 4, 4))], "composite": photo}
-    p, m = app.editor_parts(value)
+    p, m = app.widgets.editor_parts(value)
     assert p.size == (20, 10) and np.asarray(m).sum() == 9 * 255
     up = Image.new("L", (40, 20), 0)
     up.paste(255, (0, 0, 2, 2))
-    _, m2 = app.editor_parts(value, up)  # uploaded mask wins, resized to the photo
+    _, m2 = app.widgets.editor_parts(value, up)  # uploaded mask wins, resized to the photo
     assert np.asarray(m2).sum() == 1 * 255
     with pytest.raises(gr.Error, match="empty"):
-        app.editor_parts({"background": photo, "layers": [], "composite": photo})
+        app.widgets.editor_parts({"background": photo, "layers": [], "composite": photo})
     with pytest.raises(gr.Error, match="upload a photo"):
-        app.editor_parts(None)
+        app.widgets.editor_parts(None)
