@@ -90,30 +90,41 @@ def test_batch_of_images(tiny, photo, mask48x64):
     assert len(outs) == 2 and (arr(outs[0]) == arr(outs[1])).all()
 
 
-def test_settings_scale_and_presets(tiny):
-    p = synth.settings(tiny, "generate", "paper")
-    assert (p.eps, p.step_size, p.steps) == (30.0, 0.5, 60)  # the CIFAR values
-    assert synth.settings(tiny, "generate").eps < 30  # 'ours' (default): a small ball around the seed
-    p = synth.settings(tiny, "inpaint", "paper")
-    assert p.steps == 720 and abs(p.eps - 21.6 * 32 / 224) < 1e-9 and synth.recipe("inpaint", "paper")["fill"] == "mean"
-    fast = synth.settings(tiny, "inpaint", "fast")
-    assert fast.steps < 720 and fast.schedule == "linear" and synth.recipe("inpaint", "fast")["fill"] == "mean"
-    ours = synth.settings(tiny, "inpaint")
-    assert synth.recipe("inpaint")["fill"] == "texture" and synth.recipe("inpaint")["hard"]
-    assert abs(ours.eps - 7.0 * 32 / 224) < 1e-9
-    assert synth.recipe("super_resolve")["start"] == "backprojected"
-    assert synth.recipe("super_resolve", "paper")["start"] == "nearest"
-    assert synth.recipe("super_resolve", "paper", start="bicubic")["start"] == "bicubic"  # the caller's choice wins
+def test_settings_scale_with_the_model_side_and_fast_keeps_the_paper_path(tiny):
+    import copy
+
+    big = copy.copy(tiny)
+    big.input_size, big.dataset = 4 * tiny.input_size, "imagenet"
+    small = copy.copy(big)
+    small.input_size = tiny.input_size
+    for task in ("inpaint", "translate", "visualize"):
+        a, b = synth.settings(small, task, "paper"), synth.settings(big, task, "paper")
+        assert b.eps == pytest.approx(4 * a.eps) and b.step_size == pytest.approx(4 * a.step_size)
+        assert a.steps == b.steps
+        fast = synth.settings(small, task, "fast")  # the paper's path (at most two diameters) in fewer steps
+        assert fast.steps < a.steps and fast.schedule == "linear" and fast.eps == a.eps
+        assert fast.step_size * fast.steps / 2 == pytest.approx(min(a.step_size * a.steps, 4 * a.eps))
+    # CIFAR-10 generation uses the authors' own CIFAR values, at any side: not scaled from 224 px
+    c10 = copy.copy(tiny)
+    c10.input_size = 2 * tiny.input_size
+    assert synth.settings(c10, "generate", "paper") == synth.settings(tiny, "generate", "paper")
+    # super-resolution x7 has the authors' own values (paper); other factors share one
+    sr = lambda f, p="paper": synth.settings(tiny, "super_resolve", p, factor=f)  # noqa: E731
+    assert sr(7) != sr(4) == sr(8) and sr(7, "ours") == sr(4, "ours")
+
+
+def test_overrides_and_recipe_choices_win_over_the_preset(tiny):
+    assert synth.settings(tiny, "translate", steps=7).steps == 7
+    assert synth.settings(tiny, "translate", steps=None) == synth.settings(tiny, "translate")
+    assert synth.recipe("super_resolve", "paper", start="bicubic")["start"] == "bicubic"
+    # paper is the authors' method (mean fill, soft penalty); ours changes it; fast is the paper's method
+    assert synth.recipe("inpaint", "paper") == synth.recipe("inpaint", "fast") != synth.recipe("inpaint")
     with pytest.raises(ValueError, match="preset must be"):
         synth.settings(tiny, "inpaint", "best")
-    assert synth.settings(tiny, "translate", steps=7).steps == 7
-    x7 = synth.settings(tiny, "super_resolve", "paper", factor=7)
-    assert (x7.steps, round(x7.eps * 224 / 32, 9)) == (50, 15.0)  # the authors' own x7 values
     with pytest.raises(ValueError, match="unknown task"):
         synth.settings(tiny, "sketch")
 
 
-# --------------------------------------------------------------------------------------------- bad input
 def test_unknown_class_suggests(tiny):
     with pytest.raises(ValueError, match="did you mean 'cat'"):
         synth.generate(tiny, label="caat", **FAST)
