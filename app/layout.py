@@ -44,11 +44,12 @@ CONTROL_DOCS = {  # what the inputs every tab shares are (their order is `fields
 }
 
 
-# The Advanced panel's fields, in the order shown: {API parameter name: its component's maker}
+# The Advanced panel's fields, in the order shown: {API parameter name: its component's maker}. Their maxima are
+# the app's bounds; what a valid value is (eps > 0, whole steps) is checked once, by synth.Settings.
 ADVANCED = {
-    "steps": lambda: gr.Number(label="steps", value=None, precision=0, minimum=1, maximum=2000),
-    "eps": lambda: gr.Number(label="eps (L2 radius, [0,1] pixels)", value=None, minimum=0, maximum=500),
-    "step_size": lambda: gr.Number(label="step size", value=None, minimum=0, maximum=100),
+    "steps": lambda: gr.Number(label="steps", value=None, precision=0, maximum=2000),
+    "eps": lambda: gr.Number(label="eps (L2 radius, [0,1] pixels)", value=None, maximum=500),
+    "step_size": lambda: gr.Number(label="step size", value=None, maximum=100),
 }
 
 
