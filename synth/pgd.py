@@ -130,9 +130,6 @@ class LinfBall:
         return self.centre + self.eps * (2 * u - 1)
 
 
-BALLS = {"l2": L2Ball, "linf": LinfBall}
-
-
 def box(lo: float = 0.0, hi: float = 1.0) -> Projection:
     return lambda x: x.clamp(lo, hi)
 

@@ -25,6 +25,7 @@ class Plan:
     rows: tuple[int, ...]  # model-input images PGD works on, per output image
     outputs: tuple[tuple[int, int], ...]  # (width, height) of each output image
     whole: tuple[bool, ...]  # per output: worked as one row of all of it (not in crops or tiles)
+    enlarged: tuple[bool, ...]  # per output: made larger than its input (super-resolution): what output limits bound
 
     @property
     def images(self) -> int:
@@ -37,9 +38,11 @@ class Plan:
         return self.images * self.side**2 * self.settings.steps
 
     def check_outputs(self, limit: int = MAX_OUTPUT_PIXELS) -> None:
-        """An ImageError when an output image would be over `limit` pixels."""
-        for w, h in self.outputs:
-            refuse_large_output(w, h, limit)
+        """An ImageError when an image the task enlarges would be over `limit` pixels (an output the size of its
+        input is bounded by the input limits instead)."""
+        for (w, h), enlarged in zip(self.outputs, self.enlarged):
+            if enlarged:
+                refuse_large_output(w, h, limit)
 
 
 def refuse_large_output(w: int, h: int, limit: int = MAX_OUTPUT_PIXELS) -> None:
@@ -56,15 +59,12 @@ def plan(task: Callable, model, *args, **kwargs) -> Plan:
     name = task.__name__
     factor = whole_number(a["factor"], "factor", 2, 16) if name == "super_resolve" else None
     s = settings(model, name, a["preset"], factor=factor, **a.get("overrides", {}))
-    rows, outputs, whole = zip(*_SIZING.get(name, _one_per_image)(model, a, factor))
-    result = Plan(name, s, model.input_size, rows, outputs, whole)
-    result.check_outputs()
-    return result
+    return Plan(name, s, model.input_size, *zip(*_SIZING.get(name, _one_per_image)(model, a, factor)))
 
 
-# task -> (model, its bound arguments, factor) -> [(rows, (width, height), whole) per output image]
+# task -> (model, its bound arguments, factor) -> [(rows, (width, height), whole, enlarged) per output image]
 def _samples(model, a, factor):
-    return [(1, (model.input_size,) * 2, True)] * whole_number(a["n"], "n", hi=10_000)
+    return [(1, (model.input_size,) * 2, True, False)] * whole_number(a["n"], "n", hi=10_000)
 
 
 def _crops(model, a, allow_full: bool):
@@ -77,7 +77,7 @@ def _crops(model, a, allow_full: bool):
         m = read_mask(mask, size)
         check_mask(m, allow_full=allow_full)
         squares = squares_for(m, model.input_size)
-        out.append((len(squares), size, squares == [(0, 0, size[1], size[0])]))
+        out.append((len(squares), size, squares == [(0, 0, size[1], size[0])], False))
     return out
 
 
@@ -85,15 +85,15 @@ def _tiles(model, a, factor):
     out = []
     for im in as_list(a["image"])[0]:
         w, h = load_image(im).size
-        refuse_large_output(w * factor, h * factor)  # before its tiles are counted
+        refuse_large_output(w * factor, h * factor)  # synth's own limit, before its tiles are counted
         tiles = Tiles((h * factor, w * factor), model.input_size)
-        out.append((tiles.count, (w * factor, h * factor), tiles.fits))
+        out.append((tiles.count, (w * factor, h * factor), tiles.fits, True))
     return out
 
 
 def _one_per_image(model, a, factor, at_model_size=False):
     images = as_list(a["drawing"] if "drawing" in a else a["image"])[0]
-    return [(1, (model.input_size,) * 2 if at_model_size else load_image(im).size, True) for im in images]
+    return [(1, (model.input_size,) * 2 if at_model_size else load_image(im).size, True, False) for im in images]
 
 
 _SIZING = {

@@ -346,6 +346,19 @@ def test_nan_numbers_get_messages(kwargs):
         list(fn(**kwargs))
 
 
+def test_a_photo_over_the_super_resolution_bound_is_still_worked_by_the_other_tabs(client, bad_files):
+    """The app's 4-megapixel bound is on the images super-resolution makes, not on photos the size of an upload."""
+    Image.new("RGB", (2600, 1800), "gray").save(bad_files / "photo_5mp.jpg")
+    out, _, _ = client.predict(
+        model_name=C10,
+        image=handle_file(str(bad_files / "photo_5mp.jpg")),
+        target="dog",
+        steps=1,
+        api_name="/translate",
+    )
+    assert Image.open(out).size == (2600, 1800)
+
+
 def test_transparent_mask_upload(client, bad_files):
     masked, out, _, _ = client.predict(
         editor=editor(bad_files / "photo.png"),

@@ -102,6 +102,8 @@ def test_a_plan_counts_tiles_before_any_work(tiny, monkeypatch):
     assert p.pixel_steps == p.images * S * S * 3
     with pytest.raises(ValueError, match="output would be 96x48: over 0.004 megapixels"):
         p.check_outputs(4000)
+    same_size = synth.plan(synth.translate, tiny, Image.new("RGB", (96, 48)), "cat")
+    same_size.check_outputs(4000)  # a bound on enlarged images: an output the size of its input is not one
 
 
 def test_super_resolve_tiles_in_one_pgd_call(tiny, monkeypatch):
