@@ -259,6 +259,21 @@ def test_streaming_dataloader_path(data, tmp_path):
     assert hist[0]["samples"] == 50 and (tmp_path / "s" / "checkpoint.pt").exists()
 
 
+def test_grayscale_and_hue_take_colour_away_from_streamed_images(data, tmp_path, monkeypatch):
+    """--grayscale 1 makes every streamed training image grey (the flag reaches the run's transform)."""
+    from training.data import imagenet_transforms
+
+    transforms_used, real = [], T.open_split
+    monkeypatch.setattr(T, "open_split", lambda *a, **k: transforms_used.append(a[2]) or real(*a, **k))
+    flags = ["--epochs", "1", "--in-memory", "0", "--workers", "0", "--limit-train", "8", "--grayscale", "1"]
+    T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "g"), "--hue", "0.5", *flags])
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    grey = transforms_used[0](photo)
+    assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])
+    coloured = imagenet_transforms(32)[0](photo)
+    assert not torch.equal(coloured[0], coloured[1])
+
+
 # ---------------------------------------------------------------------------------------------- hostile runs
 def train(data, out, *flags):
     return T.main([*TINY, "--data", str(data), "--out", str(out), "--limit-train", "16", *flags])

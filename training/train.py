@@ -75,6 +75,8 @@ class Config:
     seed: int = 0  # model init, and the seed of every epoch's order, augmentation and attack starts
     init: str = ""  # start from this synth model (name or folder, same arch): all but its classifier
     precision: Literal[PRECISIONS] = "auto"  # auto: bf16 autocast where the device runs it fast
+    hue: float = 0.0  # streamed images: ColorJitter's hue range (at most 0.5)
+    grayscale: float = 0.0  # streamed images: the probability an image is made grey
 
 
 def config_from_dict(d: dict) -> Config:
@@ -243,7 +245,7 @@ def load_data(args, cfg: Config, env: Env):
         if in_memory:
             train = InMemory.load(args.data, "train", size, kind, limit=args.limit_train)
         else:
-            train = open_split(args.data, "train", imagenet_transforms(size)[0], kind)
+            train = open_split(args.data, "train", imagenet_transforms(size, cfg.hue, cfg.grayscale)[0], kind)
         test = InMemory.load(args.data, "test", size, kind, limit=args.eval_images)
         classes = train.classes
         if cfg.dataset == "a2b":
