@@ -272,6 +272,14 @@ def test_grayscale_and_hue_take_colour_away_from_streamed_images(data, tmp_path,
     assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])
     coloured = imagenet_transforms(32)[0](photo)
     assert not torch.equal(coloured[0], coloured[1])
+    from training import export
+
+    export.main([str(tmp_path / "g"), "--to", str(tmp_path / "exp")])
+    assert "Hue jitter 0.5, greyscale with probability 1.0." in (tmp_path / "exp" / "README.md").read_text()
+    with pytest.raises(SystemExit, match="streamed images; add --in-memory 0"):  # not silently ignored
+        T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "m"), "--grayscale", "0.5"])
+    with pytest.raises(SystemExit, match="probability"):
+        T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "p"), *flags[:-1], "1.5"])
 
 
 # ---------------------------------------------------------------------------------------------- hostile runs

@@ -101,6 +101,11 @@ def _training(t: dict, train_command: str | None) -> list[str]:
         f"Adversarial training (Madry et al.) with `python -m training.train` (recipe "
         f"`{t.get('recipe', t.get('preset'))}`): {t['epochs']} epochs, batch {t['batch_size']}, SGD momentum 0.9, "
         f"lr {t['lr']} ({t['schedule']} schedule), weight decay {t['weight_decay']}, random crop + flip; {attack}"
+        + (
+            f" Hue jitter {t['hue']}, greyscale with probability {t['grayscale']}."
+            if t.get("hue") or t.get("grayscale")
+            else ""
+        )
         + (f" Started from `{t['init']}` (all but its classifier)." if t.get("init") else ""),
         "",
     ]

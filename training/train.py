@@ -241,6 +241,10 @@ def load_data(args, cfg: Config, env: Env):
     size = cfg.input_size
     kind = {"restricted_imagenet": "restricted_imagenet", "a2b": "ab"}.get(cfg.dataset, "folder")
     in_memory = bool(args.in_memory if args.in_memory is not None else size <= 64)
+    if in_memory and (cfg.hue or cfg.grayscale):
+        sys.exit("error: --hue and --grayscale apply to streamed images; add --in-memory 0")
+    if not 0 <= cfg.grayscale <= 1:
+        sys.exit(f"error: --grayscale is a probability, got {cfg.grayscale}")
     try:
         if in_memory:
             train = InMemory.load(args.data, "train", size, kind, limit=args.limit_train)
