@@ -144,6 +144,9 @@ def test_budget_and_overrides():
     assert config("--recipe", "cifar10", "--attack-steps", "2", "--attack-lr", "0.2").attack_lr == 0.2
     assert config("--recipe", "horse2zebra", "--use-best", "0").use_best is False
     assert config("--recipe", "apple2orange").dataset == "a2b" and set(T.AB_NAMES) <= set(T.RECIPES)
+    # thumbnails are decoded into memory unless told otherwise; the choice is stored (the model card names it)
+    assert config("--recipe", "cifar10").in_memory is True and config("--recipe", "horse2zebra").in_memory is False
+    assert config("--recipe", "horse2zebra", "--in-memory", "1").in_memory is True
 
 
 def test_every_config_field_has_a_flag():
@@ -158,6 +161,9 @@ def test_old_checkpoint_config_resumes():
     old = dict(asdict(T.RECIPES["cifar10"]), preset="cifar10")  # runs before the rename stored 'preset'
     del old["recipe"]
     assert T.config_from_dict(old) == T.RECIPES["cifar10"]
+    del old["in_memory"]  # runs before it was stored followed the rule of their time: inputs <= 64 px in memory
+    assert T.config_from_dict(old).in_memory is True
+    assert T.config_from_dict(dict(old, input_size=128)).in_memory is False
 
 
 def test_export_evaluate_fit_seeds_round_trip(data, tmp_path):
@@ -171,6 +177,7 @@ def test_export_evaluate_fit_seeds_round_trip(data, tmp_path):
     export.main([str(run), "--to", str(tmp_path / "exp")])
     card = (tmp_path / "exp" / "README.md").read_text()
     assert card.startswith("---") and "adversarial-robustness" in card and "Citation" in card
+    assert "weight decay 0.0005, random crop + flip;" in card  # a 32 px run is augmented in memory
     m = synth.load_model(str(tmp_path / "exp"))
     from training.runs import model_from_run
 
@@ -275,7 +282,10 @@ def test_grayscale_and_hue_take_colour_away_from_streamed_images(data, tmp_path,
     from training import export
 
     export.main([str(tmp_path / "g"), "--to", str(tmp_path / "exp")])
-    assert "Hue jitter 0.5, greyscale with probability 1.0." in (tmp_path / "exp" / "README.md").read_text()
+    assert (
+        "random resized crops + flip + colour jitter (brightness, contrast, saturation 0.1, hue 0.5) + greyscale "
+        "with probability 1.0;" in (tmp_path / "exp" / "README.md").read_text()
+    )
     with pytest.raises(SystemExit, match="streamed images; add --in-memory 0"):  # not silently ignored
         T.main(TINY + ["--data", str(data), "--out", str(tmp_path / "m"), "--grayscale", "0.5"])
     with pytest.raises(SystemExit, match="probability"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from .data import JITTER
+
 CITATION = """@inproceedings{santurkar2019image,
   title={Image Synthesis with a Single (Robust) Classifier},
   author={Santurkar, Shibani and Tsipras, Dimitris and Tran, Brandon and Ilyas, Andrew and Engstrom, Logan and Madry, Aleksander},
@@ -100,16 +102,22 @@ def _training(t: dict, train_command: str | None) -> list[str]:
         "",
         f"Adversarial training (Madry et al.) with `python -m training.train` (recipe "
         f"`{t.get('recipe', t.get('preset'))}`): {t['epochs']} epochs, batch {t['batch_size']}, SGD momentum 0.9, "
-        f"lr {t['lr']} ({t['schedule']} schedule), weight decay {t['weight_decay']}, random crop + flip; {attack}"
-        + (
-            f" Hue jitter {t['hue']}, greyscale with probability {t['grayscale']}."
-            if t.get("hue") or t.get("grayscale")
-            else ""
-        )
+        f"lr {t['lr']} ({t['schedule']} schedule), weight decay {t['weight_decay']}{_augmentation(t)}; {attack}"
         + (f" Started from `{t['init']}` (all but its classifier)." if t.get("init") else ""),
         "",
     ]
     return lines + ([f"Command: `{train_command}`", ""] if train_command else [])
+
+
+def _augmentation(t: dict) -> str:
+    """The training images' augmentation, as `training.data` applied it (nothing where the run did not record it)."""
+    if "in_memory" not in t:
+        return ""
+    if t["in_memory"]:
+        return ", random crop + flip"
+    jitter = f"brightness, contrast, saturation {JITTER}" + (f", hue {t['hue']}" if t.get("hue") else "")
+    grey = f" + greyscale with probability {t['grayscale']}" if t.get("grayscale") else ""
+    return f", random resized crops + flip + colour jitter ({jitter}){grey}"
 
 
 def _limits(model) -> list[str]:

@@ -157,6 +157,9 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, 
     return out
 
 
+JITTER = 0.1  # ColorJitter's brightness, contrast and saturation range for streamed images
+
+
 def imagenet_transforms(size: int = 224, hue: float = 0.0, grayscale: float = 0.0):
     """ImageNet's training augmentation; `hue` (ColorJitter's, at most 0.5) and `grayscale` (a probability) take
     colour away as a cue, so that a domain model has to tell its classes apart by shape and texture."""
@@ -164,7 +167,7 @@ def imagenet_transforms(size: int = 224, hue: float = 0.0, grayscale: float = 0.
         [
             transforms.RandomResizedCrop(size),
             transforms.RandomHorizontalFlip(),
-            transforms.ColorJitter(0.1, 0.1, 0.1, hue),
+            transforms.ColorJitter(JITTER, JITTER, JITTER, hue),
             transforms.RandomGrayscale(grayscale),
             transforms.ToTensor(),
         ]

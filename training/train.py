@@ -77,11 +77,14 @@ class Config:
     precision: Literal[PRECISIONS] = "auto"  # auto: bf16 autocast where the device runs it fast
     hue: float = 0.0  # streamed images: ColorJitter's hue range (at most 0.5)
     grayscale: float = 0.0  # streamed images: the probability an image is made grey
+    in_memory: bool = False  # 1: in memory (crop + flip); 0: streamed (resized crops, flip, jitter); unset: 1 to 64 px
 
 
 def config_from_dict(d: dict) -> Config:
-    """The config stored in a checkpoint (`asdict`); runs written before the rename call the recipe 'preset'."""
+    """The config stored in a checkpoint (`asdict`); runs written before the rename call the recipe 'preset', and
+    runs written before `in_memory` was stored get the rule of their time (inputs <= 64 px)."""
     d = dict(d)
+    d.setdefault("in_memory", d.get("input_size", Config.input_size) <= 64)
     if "preset" in d:
         d["recipe"] = d.pop("preset")
     return Config(**d)
@@ -140,7 +143,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (see above for flags)")
     p.add_argument("--workers", type=int, default=4, help="DataLoader workers (streaming datasets)")
-    p.add_argument("--in-memory", type=int, choices=[0, 1], default=None, help="default: 1 for inputs <= 64 px")
     p.add_argument("--limit-train", type=int, default=None, help="use only N training images (smoke tests)")
     p.add_argument("--eval-images", type=int, default=1000, help="test images for the per-epoch eval")
     p.add_argument(
@@ -193,7 +195,9 @@ def make_config(args) -> Config:
     if args.milestones is None and cfg.epochs != recipe.epochs:  # the lr drops at the same fractions of the run
         scale = cfg.epochs / recipe.epochs
         cfg.milestones = [max(1, round(m * scale)) for m in recipe.milestones]
-    cfg.use_best = bool(cfg.use_best)
+    if args.in_memory is None:  # thumbnails fit in memory; larger images are decoded as they are needed
+        cfg.in_memory = cfg.input_size <= 64
+    cfg.use_best, cfg.in_memory = bool(cfg.use_best), bool(cfg.in_memory)
     return cfg
 
 
@@ -240,7 +244,7 @@ def load_data(args, cfg: Config, env: Env):
     """(train, test, class names, training images): small images decoded into memory, large ones streamed."""
     size = cfg.input_size
     kind = {"restricted_imagenet": "restricted_imagenet", "a2b": "ab"}.get(cfg.dataset, "folder")
-    in_memory = bool(args.in_memory if args.in_memory is not None else size <= 64)
+    in_memory = cfg.in_memory
     if in_memory and (cfg.hue or cfg.grayscale):
         sys.exit("error: --hue and --grayscale apply to streamed images; add --in-memory 0")
     if not 0 <= cfg.grayscale <= 1:
