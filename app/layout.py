@@ -174,8 +174,8 @@ def build_demo() -> gr.Blocks:
                 list(MODELS),
                 value=start_model(),
                 label="Model",
-                info="embedded models work offline (64 px ImageNet classes, horse/zebra, CIFAR-10); "
-                "imagenet-* models download from the Hub",
+                info="embedded models work offline (CIFAR-10, 64 px ImageNet classes, horse/zebra, and the standard "
+                "ImageNet imagenet-mobilenetv2-standard); the other imagenet-* models download from the Hub",
             )
             preset = gr.Radio(
                 list(synth.PRESETS),

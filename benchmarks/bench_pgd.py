@@ -1,6 +1,8 @@
 """PGD speed on this machine: ms per image-step (forward + input gradient) for a ResNet-50 at 224x224.
 
     python -m benchmarks.bench_pgd [--arch resnet50] [--size 224] [--batches 1 8] [--device cpu|cuda]
+    python -m benchmarks.bench_pgd --against resnet50 --arch mobilenet_v2 --sizes 128 224
+
 
 Columns: the naive path (fp32, parameters requiring grad, NCHW); bf16 autocast (where the device supports it) +
 channels_last + no parameter gradients; + BatchNorm folded into the convolutions; + the weights stored in bf16
@@ -8,6 +10,7 @@ and, on a CPU, pre-packed for oneDNN (synth's path: `RobustModel.for_synthesis(t
 is the best of --repeats timed runs of --steps steps (this VM's timings vary by 10-20% run to run).
 Random weights: speed does not depend on them.
 Also checks that bf16 does not change results: final class loss of a 10-step PGD run, fp32 vs bf16.
+--against ARCH instead prints synth's path only, --arch beside ARCH at each of --sizes and --batches, and the ratio.
 """
 
 import argparse
@@ -71,7 +74,30 @@ def parse_args():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--profile", action="store_true", help="also print where a step of synth's path goes")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--against", default=None, help="compare --arch with this architecture on synth's path")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="with --against: the input sizes")
     return ap.parse_args()
+
+
+def synth_path(arch: str, size: int, dev) -> RobustModel:
+    """A random-weight model as synth's tasks run it (BatchNorm folded; bf16 and pre-packed where that pays)."""
+    model = RobustModel(arch, 1000, input_size=size).eval().to(dev)
+    model.requires_grad_(False).to(memory_format=torch.channels_last)
+    return model.for_synthesis(torch.bfloat16 if uses_bf16(dev) else torch.float32)
+
+
+def against(args, dev):
+    """ms per image-step of synth's path, --arch and --against side by side, and their ratio."""
+    print(f"synth's path, bf16: {uses_bf16(dev)}, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print(f"| size | batch | {args.arch} (ms/img-step) | {args.against} (ms/img-step) | ratio |")
+    print("|---|---|---|---|---|")
+    for size in args.sizes or [args.size]:
+        models = [synth_path(a, size, dev) for a in (args.arch, args.against)]
+        for b in args.batches:
+            x = torch.rand(b, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
+            y = torch.randint(0, 1000, (b,), device=dev)
+            t = [time_steps(m, x, y, args.steps, "auto", args.repeats) for m in models]
+            print(f"| {size} | {b} | {t[0]:.1f} | {t[1]:.1f} | {t[0] / t[1]:.2f} |", flush=True)
 
 
 def main():
@@ -80,6 +106,8 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = torch.device(args.device)
+    if args.against:
+        return against(args, dev)
     naive = RobustModel(args.arch, 1000, input_size=args.size).eval().to(dev)
     fast = RobustModel(args.arch, 1000, input_size=args.size).eval().to(dev)
     fast.load_state_dict(naive.state_dict())

@@ -1,9 +1,9 @@
-"""Architectures: torchvision ResNets for ImageNet-size models, a small CIFAR ResNet for 32x32 ones.
+"""Architectures: torchvision ResNets and MobileNetV2 for ImageNet-size models, a small CIFAR ResNet for 32x32 ones.
 
-Every network here exposes the same three-stage interface used by `RobustModel`:
-``trunk(x)`` (everything up to the last ReLU of the last block, pre-activation),
-``head(z)`` (pool + flatten -> penultimate vector) and ``fc``/``linear`` (the classifier).
-That lets `features(..., fake_relu=True)` replace exactly the one ReLU the authors replaced.
+Every network here exposes the same interface used by `RobustModel`:
+``trunk(x)`` (everything up to the last activation, pre-activation), ``final_act(z, fake)`` (that activation:
+ReLU, or MobileNetV2's ReLU6), ``head(z)`` (pool + flatten -> penultimate vector) and ``fc`` (the classifier).
+That lets `features(..., fake_relu=True)` replace exactly the one activation the authors replaced.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import mobilenetv2 as tv_mobilenet
 from torchvision.models import resnet as tv_resnet
 
 
@@ -29,8 +30,24 @@ class FakeReLU(torch.autograd.Function):
         return grad
 
 
+class FakeReLU6(torch.autograd.Function):
+    """min(max(x, 0), 6) forward, identity backward: MobileNetV2's last activation, made fake like `FakeReLU`."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(0, 6)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
 def final_relu(z: torch.Tensor, fake_relu: bool) -> torch.Tensor:
     return FakeReLU.apply(z) if fake_relu else F.relu(z)
+
+
+def final_relu6(z: torch.Tensor, fake_relu: bool) -> torch.Tensor:
+    return FakeReLU6.apply(z) if fake_relu else F.relu6(z)
 
 
 # --- CIFAR ResNet (He et al. 2016, "ResNet-20/32/56", optional width multiplier) -----------------
@@ -89,6 +106,8 @@ class CifarResNet(nn.Module):
             x = b(x)
         return self.blocks[-1](x, pre_act=True)
 
+    final_act = staticmethod(final_relu)
+
     def head(self, z):
         return torch.flatten(F.adaptive_avg_pool2d(z, 1), 1)
 
@@ -136,6 +155,8 @@ class TVResNet(tv_resnet.ResNet):
     def trunk(self, x):
         return _tv_trunk(self, x)
 
+    final_act = staticmethod(final_relu)
+
     def head(self, z):
         return torch.flatten(self.avgpool(z), 1)
 
@@ -157,6 +178,44 @@ TV_ARCHS = {
 NARROW_ARCHS = {"resnet18_half": ("resnet18", 32)}  # name: (torchvision layout, stem channels)
 
 
+# --- torchvision MobileNetV2 (Sandler et al. 2018), the same split ----------------------------------
+
+
+class TVMobileNetV2(tv_mobilenet.MobileNetV2):
+    """torchvision's MobileNetV2 (identical parameter names: features.*, classifier.1.*) plus trunk/head. The
+    trunk stops before the ReLU6 of the last 1x1 convolution (features.18); `fc` is classifier.1 (the dropout
+    before it is left out: synthesis and evaluation run the network in eval mode, where it does nothing)."""
+
+    def __init__(self, num_classes: int):
+        super().__init__(num_classes=num_classes)
+
+    def trunk(self, x):
+        *body, last = self.features
+        for m in body:
+            x = m(x)
+        conv, bn, _ = last  # Conv2dNormActivation: conv, BatchNorm (an Identity once folded), ReLU6
+        return bn(conv(x))
+
+    final_act = staticmethod(final_relu6)
+
+    def head(self, z):
+        return torch.flatten(F.adaptive_avg_pool2d(z, 1), 1)
+
+    @property
+    def fc(self) -> nn.Linear:
+        return self.classifier[1]
+
+    @property
+    def num_features(self):
+        return self.last_channel
+
+    def forward(self, x):
+        return self.fc(self.head(F.relu6(self.trunk(x))))
+
+
+MOBILENET_ARCHS = {"mobilenet_v2": TVMobileNetV2}
+
+
 def cifar_arch_params(name: str) -> tuple[int, int] | None:
     """'cifar_resnet20' -> (20, 1); 'cifar_resnet20x2' -> (20, 2); other names -> None."""
     if not name.startswith("cifar_resnet"):
@@ -173,6 +232,7 @@ def list_archs() -> list[str]:
     return (
         sorted(TV_ARCHS)
         + sorted(NARROW_ARCHS)
+        + sorted(MOBILENET_ARCHS)
         + ["cifar_resnet<depth>[x<width>] (e.g. cifar_resnet20, cifar_resnet20x2)"]
     )
 
@@ -182,6 +242,8 @@ def build_arch(name: str, num_classes: int) -> nn.Module:
     if layout in TV_ARCHS:
         block, layers, wpg = TV_ARCHS[layout]
         return TVResNet(block, layers, num_classes=num_classes, width_per_group=wpg, base=base)
+    if name in MOBILENET_ARCHS:
+        return MOBILENET_ARCHS[name](num_classes)
     params = cifar_arch_params(name)
     if params:
         return CifarResNet(params[0], params[1], num_classes)
@@ -223,7 +285,12 @@ def can_prepack() -> bool:
     ops = getattr(torch.ops, "mkldnn", None)
     names = ("_convolution_pointwise", "_convolution_transpose_pointwise")
     names += ("_reorder_convolution_weight", "_reorder_convolution_transpose_weight")
-    return torch.backends.mkldnn.is_available() and all(hasattr(ops, n) for n in names)
+    if not (torch.backends.mkldnn.is_available() and all(hasattr(ops, n) for n in names)):
+        return False
+    # oneDNN packs bf16 weights only where the CPU has bf16 instructions (AVX512-BW/VL/DQ or AVX-NE-CONVERT); on
+    # others (AVX2) the reorder raises, and synth's tasks run in fp32 there anyway (`pgd.uses_bf16`)
+    supported = getattr(ops, "_is_mkldnn_bf16_supported", None)
+    return supported is None or bool(supported())
 
 
 class _PackedConvFn(torch.autograd.Function):

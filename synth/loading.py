@@ -113,8 +113,8 @@ def _load_uncached(spec: str) -> RobustModel:
 @functools.lru_cache(maxsize=4)
 def _load_cached(spec: str) -> RobustModel:
     model = _load_uncached(spec)
-    if spec in MODELS and spec.startswith("imagenet-"):  # madrylab checkpoints carry no seeds: ours go with them
-        model.seed_bank = imagenet_seed_bank()
+    if spec in MODELS and spec.startswith("imagenet-") and model.seed_bank is None:
+        model.seed_bank = imagenet_seed_bank()  # madrylab checkpoints (and embedded models without seeds): ours
     if model.seed_bank is None and spec in ROBUST_TWIN:  # a twin without a bank: its robust twin's (same classes)
         model.seed_bank = _load_cached(ROBUST_TWIN[spec]).seed_bank
     return _prepare(model, spec)

@@ -7,7 +7,7 @@ import re
 
 import torch
 
-from .archs import TV_ARCHS
+from .archs import MOBILENET_ARCHS, TV_ARCHS
 from .checks import ModelLoadError, _check_fits, _first_line, _skeleton
 from .model import RobustModel, imagenet_classes
 from .registry import CIFAR10_CLASSES, DATASET_STATS, RESTRICTED_IMAGENET_CLASSES
@@ -15,12 +15,22 @@ from .registry import CIFAR10_CLASSES, DATASET_STATS, RESTRICTED_IMAGENET_CLASSE
 # --- madrylab (robustness library) checkpoints -------------------------------------------------
 
 
-def _infer_tv_arch(sd: dict[str, torch.Tensor]) -> str:
-    """Guess the torchvision ResNet from state-dict keys (block type, blocks per stage, width)."""
+SUPPORTED = ", ".join([*TV_ARCHS, *MOBILENET_ARCHS])
+
+
+def _classifier_key(arch: str) -> str:
+    return "classifier.1.weight" if arch in MOBILENET_ARCHS else "fc.weight"
+
+
+def _infer_arch(sd: dict[str, torch.Tensor]) -> str:
+    """Guess the torchvision network from state-dict keys: MobileNetV2 (features.* / classifier.1.*), or a ResNet
+    (block type, blocks per stage, width)."""
+    if "features.0.0.weight" in sd and "classifier.1.weight" in sd:
+        return "mobilenet_v2"  # the only features/classifier layout supported; _check_fits names any difference
     if "conv1.weight" not in sd or "fc.weight" not in sd:
         raise ModelLoadError(
-            "checkpoint is not a torchvision-style ResNet (no conv1/fc keys); "
-            f"supported architectures: {', '.join(TV_ARCHS)}"
+            "checkpoint is neither a torchvision-style ResNet (conv1/fc keys) nor a MobileNetV2 "
+            f"(features/classifier.1 keys); supported architectures: {SUPPORTED}"
         )
     bottleneck = "layer1.0.conv3.weight" in sd
     layers = [len({k.split(".")[1] for k in sd if k.startswith(f"layer{i}.")}) for i in range(1, 5)]
@@ -31,7 +41,7 @@ def _infer_tv_arch(sd: dict[str, torch.Tensor]) -> str:
             return name
     raise ModelLoadError(
         f"unsupported ResNet layout: {'bottleneck' if bottleneck else 'basic'} blocks "
-        f"{layers}, width {width}; supported: {', '.join(TV_ARCHS)}"
+        f"{layers}, width {width}; supported: {SUPPORTED}"
     )
 
 
@@ -84,10 +94,10 @@ def madrylab_state_dict(ckpt: dict) -> tuple[dict, tuple | None, tuple | None]:
 
 def from_madrylab(ckpt: dict, *, arch: str | None = None, eps: float = 0.0, name: str = "") -> RobustModel:
     sd, mean, std = madrylab_state_dict(ckpt)
-    arch = arch if arch in TV_ARCHS else _infer_tv_arch(sd)
-    fc = sd.get("fc.weight")
+    arch = arch if arch in TV_ARCHS or arch in MOBILENET_ARCHS else _infer_arch(sd)
+    fc = sd.get(_classifier_key(arch))
     if fc is None or fc.dim() != 2:
-        raise ModelLoadError("checkpoint has no 2-D fc.weight (the classifier layer)")
+        raise ModelLoadError(f"checkpoint has no 2-D {_classifier_key(arch)} (the classifier layer)")
     num_classes = fc.shape[0]
     dataset, classes = {
         1000: ("imagenet", imagenet_classes()),

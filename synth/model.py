@@ -15,7 +15,7 @@ from huggingface_hub import (
 )
 from torch import nn
 
-from .archs import build_arch, final_relu, fold_batchnorm, prepack_convolutions
+from .archs import build_arch, fold_batchnorm, prepack_convolutions
 from .checks import (
     ModelLoadError,
     _check_fits,
@@ -130,8 +130,8 @@ class RobustModel(
         return (x.clamp(0, 1) - self.mean) / self.std
 
     def features(self, x: torch.Tensor, fake_relu: bool = False) -> torch.Tensor:
-        """Penultimate representation (post-ReLU; FakeReLU on the last one when asked)."""
-        return self.net.head(final_relu(self.net.trunk(self.normalize(x)), fake_relu))
+        """Penultimate representation (after the last activation; a fake one, identity backward, when asked)."""
+        return self.net.head(self.net.final_act(self.net.trunk(self.normalize(x)), fake_relu))
 
     def logits(self, x: torch.Tensor, fake_relu: bool = False) -> torch.Tensor:
         return self.net.fc(self.features(x, fake_relu))

@@ -54,6 +54,15 @@ for _arch in ("resnet18", "resnet50", "wide_resnet50_2"):
             f"{MADRYLAB_REPO}:{_arch}_l2_eps{_eps}.ckpt@{MADRYLAB_REVISION}",
             f"madrylab ImageNet {_arch}, " + ("standard training" if _eps == "0" else f"L2 eps {_eps}"),
         )
+for _eps, _name in (("3", "imagenet-mobilenetv2-l2-eps3"), ("0", "imagenet-mobilenetv2-standard-madrylab")):
+    MODELS[_name] = (
+        f"{MADRYLAB_REPO}:mobilenet_l2_eps{_eps}.ckpt@{MADRYLAB_REVISION}",
+        "madrylab ImageNet mobilenet_v2, " + ("standard training" if _eps == "0" else f"L2 eps {_eps}"),
+    )
+MODELS["imagenet-mobilenetv2-standard"] = (
+    "local:standard-imagenet-mobilenetv2",
+    "embedded standard ImageNet-1k MobileNetV2 (torchvision's int8 weights in float), for photos offline",
+)
 DEFAULT_MODEL = "cifar10-resnet20-l2-eps0.5"
 STANDARD_TWIN = {
     "cifar10-resnet20-l2-eps0.5": "cifar10-resnet20-standard",
@@ -61,6 +70,8 @@ STANDARD_TWIN = {
     "horse2zebra-resnet18-half-l2-eps3": "horse2zebra-resnet18-half-standard",
 }
 STANDARD_TWIN.update({k: k.replace("l2-eps3", "standard") for k in MODELS if k.endswith("l2-eps3")})
+# madrylab's robust MobileNetV2 is compared with madrylab's standard one (same recipe), not with the embedded one
+STANDARD_TWIN["imagenet-mobilenetv2-l2-eps3"] = "imagenet-mobilenetv2-standard-madrylab"
 
 ROBUST_TWIN = {twin: robust for robust, twin in STANDARD_TWIN.items()}
 

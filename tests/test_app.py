@@ -603,3 +603,35 @@ def test_one_example_set_shows_for_each_model(model_name, shown):
     fills the inputs (a Hub model, a standard twin)."""
     sets = [(fam, on) for fam in app.layout.EXAMPLE_MODELS for on in (app.layout.EXAMPLE_MODELS[fam], None)]
     assert [s for s in sets if app.layout.shows_examples(model_name, *s)] == [shown]
+
+
+MOBILENET = "imagenet-mobilenetv2-standard"
+MOBILENET_CALLS = {  # endpoint: (its inputs besides the model and FAST, the output that is an image, its size)
+    "generate": (dict(label="goldfish", n=1, seed=0), 0, (224, 224)),
+    "inpaint": (dict(editor="photo", uploaded_mask="mask", label="cat"), 1, (48, 40)),
+    "translate": (dict(image="photo", target="zebra"), 0, (48, 40)),
+    "sketch": (dict(uploaded="photo", label="school bus"), 0, (48, 40)),
+    "visualize": (dict(image="photo", target="fish"), 0, (224, 224)),
+    "super_resolve": (dict(image="small", factor=4, start="bicubic", original="small"), 1, (32, 32)),
+    "paint": (dict(editor="photo", uploaded_mask="mask", feature_k=1279), 0, (48, 40)),
+}
+
+
+@pytest.mark.parametrize("api_name", list(MOBILENET_CALLS))
+def test_every_tab_runs_offline_on_the_embedded_imagenet_mobilenet(client, files, api_name, monkeypatch):
+    """The embedded 1000-class MobileNetV2 in every tab, with the Hub out of reach (any download attempt fails)."""
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the embedded model went to the Hub")
+
+    monkeypatch.setattr(synth.loading, "hf_hub_download", no_hub)
+    monkeypatch.setattr(synth.checks, "hf_hub_download", no_hub)
+    kwargs, which, size = MOBILENET_CALLS[api_name]
+    paths = {"photo": files / "photo.png", "mask": files / "mask.png", "small": files / "small.png"}
+    files_in = {
+        k: editor(paths[v]) if k == "editor" else handle_file(str(paths[v])) for k, v in kwargs.items() if v in paths
+    }
+    out = client.predict(model_name=MOBILENET, **{**kwargs, **files_in}, **FAST, api_name=f"/{api_name}")
+    image = out[which]
+    image = image[0]["image"] if isinstance(image, list) else image  # a gallery: its first picture
+    assert Image.open(image).size == size

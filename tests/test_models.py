@@ -11,18 +11,23 @@ from pathlib import Path
 import pytest
 import torch
 from hub_cache import put
-from torchvision.models import resnet18
+from torchvision.models import mobilenet_v2, resnet18
 
 import synth
 from synth.models import ModelLoadError, from_madrylab, read_torch_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
+needs_prepack = pytest.mark.skipif(
+    not synth.archs.can_prepack(),
+    reason="no oneDNN bf16 prepacked convolutions here (the torch lacks the ops, or the CPU bf16)",
+)
 
 
-def madrylab_file(path: Path, num_classes=10, seed=0) -> torch.nn.Module:
-    """A random resnet18 saved exactly like the robustness library: module.{normalizer,model,attacker}.*"""
+def madrylab_file(path: Path, num_classes=10, seed=0, build=resnet18) -> torch.nn.Module:
+    """A random torchvision network (resnet18 unless `build` says) saved exactly like the robustness library:
+    module.{normalizer,model,attacker}.*"""
     torch.manual_seed(seed)
-    net = resnet18(num_classes=num_classes).eval()
+    net = build(num_classes=num_classes).eval()
     sd = {
         "module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
         "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1),
@@ -73,6 +78,69 @@ print("OK", m.features(x).shape[1])
     r = run_offline(code, cache)
     assert r.returncode == 0, r.stderr
     assert "OK 512" in r.stdout
+
+
+def test_madrylab_mobilenet_v2_entries_from_offline_hub_cache(tmp_path):
+    """Both registered madrylab MobileNetV2s (eps 3 and its standard twin) load from a Hub cache made here: a random
+    torchvision MobileNetV2 in the robustness library's layout (features.* / classifier.1.* keys), at the pinned
+    revision, under the file names the registry asks for."""
+    f = tmp_path / "mobilenet.ckpt"
+    net = madrylab_file(f, num_classes=1000, build=mobilenet_v2)
+    cache = tmp_path / "hub"
+    put(cache, "madrylab/robust-imagenet-models", {"mobilenet_l2_eps3.ckpt": f, "mobilenet_l2_eps0.ckpt": f})
+    x = torch.rand(2, 3, 64, 64)
+    torch.save(x, tmp_path / "x.pt")
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in synth.models.DATASET_STATS["imagenet"])
+    with torch.no_grad():
+        torch.save(net((x - mean) / std), tmp_path / "y.pt")
+    code = f"""
+import torch, synth
+x = torch.load(r"{tmp_path / "x.pt"}", weights_only=True); y = torch.load(r"{tmp_path / "y.pt"}", weights_only=True)
+robust = synth.load_model("imagenet-mobilenetv2-l2-eps3")
+twin = synth.load_model(synth.standard_twin(robust))
+for m in (robust, twin):
+    with torch.no_grad(): out = m.logits(x)
+    assert torch.allclose(out, y, atol=1e-4), (out - y).abs().max()
+    assert m.arch == "mobilenet_v2" and m.dataset == "imagenet" and m.class_names[1] == "goldfish"
+assert (robust.eps, twin.eps, twin.name) == (3.0, 0.0, "imagenet-mobilenetv2-standard-madrylab")
+assert len(robust.superclasses()) == 9 and robust.seed_bank is not None
+print("OK", robust.num_features)
+"""
+    r = run_offline(code, cache)
+    assert r.returncode == 0, r.stderr
+    assert "OK 1280" in r.stdout
+
+
+def test_mobilenet_v2_is_torchvisions_with_the_last_relu6_made_fake():
+    """Same parameter names and function as torchvision's; features() stops after the last ReLU6, whose fake
+    version keeps the value and passes the gradient where the real one is flat (below 0, above 6)."""
+    torch.manual_seed(0)
+    m = synth.RobustModel("mobilenet_v2", 10, input_size=64).eval()
+    ref = mobilenet_v2(num_classes=10).eval()
+    ref.load_state_dict(m.net.state_dict())
+    assert list(ref.state_dict()) == list(m.net.state_dict())
+    with torch.no_grad():  # features 18's BatchNorm shifted, so that the last activations lie below 0 and past 6
+        m.net.features[18][1].bias.uniform_(-10, 10)
+        ref.features[18][1].bias.copy_(m.net.features[18][1].bias)
+    x = torch.rand(2, 3, 64, 64, requires_grad=True)
+    assert torch.allclose(m.logits(x), ref(m.normalize(x)), atol=1e-5)
+    z = m.net.trunk(m.normalize(x))
+    assert (z > 6).any() and (z < 0).any()
+    a, b = m.features(x), m.features(x, fake_relu=True)
+    assert a.shape == (2, 1280) and torch.equal(a, b) and m.num_features == 1280
+    (ga,) = torch.autograd.grad(a[:, :8].sum(), x)
+    (gb,) = torch.autograd.grad(b[:, :8].sum(), x)
+    assert (ga - gb).abs().max() > 0.1 * gb.abs().max() > 0  # (a random network's gradients are tiny)
+
+
+def test_madrylab_loader_names_what_it_supports(tmp_path):
+    sd = {"module.model.features.0.0.weight": torch.zeros(32, 3, 3, 3)}  # features, but no classifier
+    with pytest.raises(ModelLoadError, match="neither a torchvision-style ResNet .* nor a MobileNetV2.*mobilenet_v2"):
+        from_madrylab({"model": sd})
+    net = mobilenet_v2(num_classes=10)
+    sd = {"module.model." + k: v for k, v in net.state_dict().items() if k != "features.3.conv.1.0.weight"}
+    with pytest.raises(ModelLoadError, match="features.3.conv.1.0.weight is missing"):
+        from_madrylab({"model": sd})
 
 
 def test_offline_and_not_cached_says_what_to_do(tmp_path):
@@ -166,7 +234,7 @@ def test_fake_relu_changes_gradient_not_value(tiny):
     assert not torch.allclose(ga, gb) or torch.equal(a[:, 0], torch.zeros(2))
 
 
-@pytest.mark.parametrize("arch", ["cifar_resnet8", "resnet18", "resnet18_half"])
+@pytest.mark.parametrize("arch", ["cifar_resnet8", "resnet18", "resnet18_half", "mobilenet_v2"])
 def test_for_synthesis_folds_batchnorm_without_changing_the_function(arch):
     torch.manual_seed(0)
     size = 32 if arch.startswith("cifar") else 64
@@ -199,13 +267,16 @@ def test_for_synthesis_folds_batchnorm_without_changing_the_function(arch):
     assert torch.allclose(m.logits(x), m.for_synthesis().logits(x), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.skipif(not synth.archs.can_prepack(), reason="this torch has no oneDNN prepacked-convolution ops")
-def test_prepacked_bf16_copy_is_bit_identical(monkeypatch):
+@needs_prepack
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v2"])
+def test_prepacked_bf16_copy_is_bit_identical(monkeypatch, arch):
+    """Every convolution with groups 1 pre-packed (MobileNetV2's depthwise ones stay plain bf16 convolutions, in
+    channels-last); logits and input gradients bit for bit those of the same bf16 model unpacked."""
     from synth.archs import PackedConv2d
 
     monkeypatch.setattr(PackedConv2d, "polyphase_below", 0)  # the stem's polyphase gradient: its own test below
     torch.manual_seed(0)
-    m = synth.RobustModel("resnet18", 10, input_size=64).eval()
+    m = synth.RobustModel(arch, 10, input_size=64).eval()
     plain = copy.deepcopy(m.for_synthesis(torch.bfloat16))  # no packs yet: a deep copy is still possible
     packed = m.for_synthesis(torch.bfloat16)
     for mod in plain.modules():  # the same model with plain bf16 convolutions
@@ -213,7 +284,11 @@ def test_prepacked_bf16_copy_is_bit_identical(monkeypatch):
             if isinstance(c, PackedConv2d):
                 setattr(mod, name, c.conv)
     n_packed = sum(isinstance(c, PackedConv2d) for c in packed.modules())
-    assert n_packed == sum(isinstance(c, torch.nn.Conv2d) for c in m.modules())  # every conv of a ResNet
+    convs = [c for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert n_packed == sum(c.groups == 1 for c in convs) > 0  # every conv of a ResNet
+    depthwise = [c for c in packed.modules() if isinstance(c, torch.nn.Conv2d) and c.groups > 1]
+    assert len(depthwise) == len(convs) - n_packed and all(c.weight.dtype == torch.bfloat16 for c in depthwise)
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in depthwise)
     for batch in (1, 3, 1):  # packs are per input shape; a shape seen before reuses its pack
         x = torch.rand(batch, 3, 64, 64).contiguous(memory_format=torch.channels_last)
         outs = []
@@ -224,12 +299,12 @@ def test_prepacked_bf16_copy_is_bit_identical(monkeypatch):
             (g,) = torch.autograd.grad(y.float()[:, 2].sum(), xi)
             outs.append((y, g))
         assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
-    stem = packed.net.conv1
+    stem = packed.net.conv1 if arch == "resnet18" else packed.net.features[0][0]
     assert isinstance(stem, PackedConv2d) and len(stem.packs) == 2
     copy.deepcopy(m)  # the model itself still copies (the packed synthesis copy stays behind)
 
 
-@pytest.mark.skipif(not synth.archs.can_prepack(), reason="this torch has no oneDNN prepacked-convolution ops")
+@needs_prepack
 @pytest.mark.parametrize(
     "kernel,stride,padding,size",
     [(7, 2, 3, (64, 64)), (7, 2, 3, (37, 30)), (1, 2, 0, (9, 8)), ((3, 5), (2, 1), (0, 2), (11, 13))]
@@ -252,7 +327,7 @@ def test_polyphase_input_gradient_of_strided_stem(kernel, stride, padding, size)
     assert (gx.float() - ref).abs().max() <= 0.01 * ref.abs().max()  # bf16 rounding of the output, no more
 
 
-@pytest.mark.skipif(not synth.archs.can_prepack(), reason="this torch has no oneDNN prepacked-convolution ops")
+@needs_prepack
 def test_packed_resnet_uses_polyphase_stem_only_and_keeps_gradients(monkeypatch):
     from synth.archs import PackedConv2d
 

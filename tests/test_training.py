@@ -432,6 +432,16 @@ def test_init_starts_from_a_model_all_but_its_classifier(tiny, tiny_dir, capsys)
         T.build_model(replace(cfg, init=str(tiny_dir / "missing")), ["horse", "zebra"], torch.device("cpu"))
 
 
+def test_init_from_a_mobilenet_v2_keeps_all_but_its_classifier(tmp_path):
+    torch.manual_seed(0)
+    start = synth.RobustModel("mobilenet_v2", 10, input_size=64).eval()
+    start.save_pretrained(tmp_path / "m")
+    cfg = replace(T.RECIPES["horse2zebra_cpu"], arch="mobilenet_v2", init=str(tmp_path / "m"))
+    model, _, _ = T.build_model(cfg, ["horse", "zebra"], torch.device("cpu"))
+    assert torch.equal(model.net.features[18][0].weight, start.net.features[18][0].weight)
+    assert model.net.fc.weight.shape == (2, 1280) and model.net.classifier[1] is model.net.fc
+
+
 def test_horse2zebra_cpu_recipe_end_to_end(tmp_path, tiny_dir):
     """The recipe on a handful of images: plain brown 'horses', striped 'zebras'; loss goes down, the exported
     model is a two-domain model named horse/zebra."""

@@ -128,8 +128,12 @@ def _limits(model) -> list[str]:
         f"Research and demos of robust-classifier image synthesis (generation, inpainting, translation, "
         f"super-resolution, sketch-to-image, feature painting). It is a {cfg['input_size']}x{cfg['input_size']} "
         f"model of {len(names)} classes ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''}): not a "
-        "general photo classifier, not a high-resolution generator, and its robustness holds only for the stated "
-        "L2 radius.",
+        "general photo classifier, not a high-resolution generator, and "
+        + (
+            "its robustness holds only for the stated L2 radius."
+            if cfg["eps"] > 0
+            else "not robust: its input gradients are not the perceptual features the method needs."
+        ),
         "",
     ]
 

@@ -303,10 +303,10 @@ def build_model(cfg: Config, classes: list, device: torch.device):
     }
     torch.manual_seed(cfg.seed)
     model = RobustModel(**model_config)
-    if start is not None:  # a new classifier for the new classes
-        model.net.load_state_dict(
-            {k: v for k, v in start.net.state_dict().items() if not k.startswith("fc.")}, strict=False
-        )
+    if start is not None:  # a new classifier for the new classes (`net.fc`: fc.*, or MobileNetV2's classifier.1.*)
+        head = {id(p) for p in start.net.fc.parameters()}
+        head = {k for k, p in start.net.named_parameters() if id(p) in head}
+        model.net.load_state_dict({k: v for k, v in start.net.state_dict().items() if k not in head}, strict=False)
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     return model, opt, model_config
