@@ -19,27 +19,9 @@ from pathlib import Path
 
 import torch
 
-from synth.images import list_images, load_image, resize, to_tensor
 from synth.metrics import robust_accuracy
 from synth.models import load_model
-
-
-def load_photos(
-    folder: str | Path, wnids: str | Path, limit: int | None = None
-) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The photos (each (1,3,H,W) in [0,1]) and their class indices, in file-name order (first `limit`)."""
-    order = {w: i for i, w in enumerate(Path(wnids).read_text().split())}
-    files = list_images(folder)[:limit]
-    labels = torch.tensor([order[f.name.split("_", 1)[0]] for f in files])
-    return [to_tensor(load_image(f)) for f in files], labels
-
-
-def centre_crop(photo: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = photo.shape[-2:]
-    short = round(size * 256 / 224)
-    x = resize(photo, (max(short, round(h * short / w)), max(short, round(w * short / h))), "bicubic")
-    top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
-    return x[..., top : top + size, left : left + size]
+from training.data import centre_crop, labelled_photos
 
 
 def batches(photos, labels, size: int, batch: int = 32):
@@ -49,8 +31,8 @@ def batches(photos, labels, size: int, batch: int = 32):
 
 
 def int8_top1(path: str, photos, labels, size: int) -> float:
-    from training.convert_int8 import load_traced
     from synth.models import DATASET_STATS
+    from training.convert_int8 import load_traced
 
     net = load_traced(path)
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in DATASET_STATS["imagenet"])
@@ -73,7 +55,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="the first N photos by file name")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    photos, labels = load_photos(args.photos, args.wnids, args.limit)
+    photos, labels = labelled_photos(args.photos, args.wnids, args.limit)
     rows = {}
     for name in args.models:
         model = load_model(name)

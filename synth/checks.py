@@ -112,6 +112,13 @@ def _read_safetensors(path: str, where: str, *, header_only: bool = False) -> di
         ) from None
 
 
+def _check_finite(tensors: dict, where: str) -> None:
+    """Refuse weights holding NaN or infinity: they load without complaint and every output would be NaN."""
+    bad = next((k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())), None)
+    if bad is not None:
+        raise ModelLoadError(f"{where}: tensor {bad} holds NaN or infinite values; the file is damaged")
+
+
 def _check_fits(skeleton: nn.Module, found: dict[str, tuple], what: str) -> None:
     """Refuse unless `found` (name -> shape) is exactly the skeleton's parameters and buffers, naming the first
     difference: a network is built for real only for weights that fill it."""

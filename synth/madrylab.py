@@ -8,7 +8,7 @@ import re
 import torch
 
 from .archs import MOBILENET_ARCHS, TV_ARCHS
-from .checks import ModelLoadError, _check_fits, _first_line, _skeleton
+from .checks import ModelLoadError, _check_finite, _check_fits, _first_line, _skeleton
 from .model import RobustModel, imagenet_classes
 from .registry import CIFAR10_CLASSES, DATASET_STATS, RESTRICTED_IMAGENET_CLASSES
 
@@ -111,6 +111,7 @@ def from_madrylab(ckpt: dict, *, arch: str | None = None, eps: float = 0.0, name
     kwargs.update(input_size=224, eps=eps, dataset=dataset)
     shapes = {k: tuple(v.shape) for k, v in sd.items()}
     _check_fits(_skeleton(kwargs, "checkpoint").net, shapes, f"checkpoint does not match architecture {arch}")
+    _check_finite(sd, "checkpoint")
     model = RobustModel(**kwargs)
     model.net.load_state_dict(sd, strict=True)
     return model

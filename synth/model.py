@@ -18,6 +18,7 @@ from torch import nn
 from .archs import build_arch, fold_batchnorm, prepack_convolutions
 from .checks import (
     ModelLoadError,
+    _check_finite,
     _check_fits,
     _fetch,
     _first_line,
@@ -240,9 +241,11 @@ class RobustModel(
         )
         seeds = fetch(SEEDS_FILE, optional=True)  # checked too before the network is built for real
         seed_bank = _read_seeds(seeds, config["num_classes"], where(SEEDS_FILE)) if seeds else None
+        tensors = _read_safetensors(weights, where(WEIGHTS_FILE))
+        _check_finite(tensors, where(WEIGHTS_FILE))
         model = cls(**config)
         try:
-            model.load_state_dict(_read_safetensors(weights, where(WEIGHTS_FILE)))
+            model.load_state_dict(tensors)
         except RuntimeError as e:  # the shapes fit; a dtype that cannot be copied into float parameters
             raise ModelLoadError(f"{where(WEIGHTS_FILE)}: {_first_line(e)}") from None
         model.seed_bank = seed_bank

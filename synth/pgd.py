@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
@@ -19,6 +20,7 @@ import torch
 
 PRECISIONS = ("auto", "bf16", "fp32")
 SCHEDULES = ("constant", "linear")
+MAX_STEPS = 100_000  # far past any task's (the paper's longest: 720 inpainting steps); 10**12 would never end
 
 Loss = Callable[[torch.Tensor], torch.Tensor]  # x (B,C,H,W) in [0,1] -> per-example loss (B,)
 Projection = Callable[[torch.Tensor], torch.Tensor]
@@ -44,11 +46,11 @@ class Settings:
     schedule: str = "constant"  # 'linear': the step decays to 0 over the run
 
     def __post_init__(self):
-        if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
-        if not self.step_size > 0:
-            raise ValueError(f"step_size must be > 0, got {self.step_size}")
-        object.__setattr__(self, "steps", whole_number(self.steps, "steps"))
+        for name in ("eps", "step_size"):  # inf would run with a ball that holds everything, NaN with nothing
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        object.__setattr__(self, "steps", whole_number(self.steps, "steps", 1, MAX_STEPS))
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
 

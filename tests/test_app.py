@@ -319,7 +319,11 @@ def bad_files(files):
         ("/generate", lambda f: dict(seed="abc"), "Seed: expected a number, got 'abc'"),
         ("/generate", lambda f: dict(steps="many"), "steps: expected a number, got 'many'"),
         ("/generate", lambda f: dict(steps=3000), "steps: Value 3000 is greater than maximum value 2000"),
-        ("/generate", lambda f: dict(eps=-1), "eps must be > 0, got -1"),  # checked once, by synth.Settings
+        (
+            "/generate",
+            lambda f: dict(eps=-1),
+            "eps must be a finite number > 0, got -1",
+        ),  # checked once, by synth.Settings
         ("/generate", lambda f: dict(steps=0), "steps must be a whole number from 1"),
         (  # 120 tiles of 32x32 x 2000 steps: over the bound
             "/super_resolve",

@@ -146,7 +146,7 @@ def test_bad_out_is_refused_before_work(tiny_dir, tmp_path, capsys, make_out, mo
     "argv,msg",
     [
         (["translate", "--target", "zebra"], "unknown class 'zebra'"),
-        (["translate", "--target", "cat", "--eps", "0"], "eps must be > 0"),
+        (["translate", "--target", "cat", "--eps", "0"], "eps must be a finite number > 0"),
         (["sketch", "--steps", "0"], "steps must be"),
     ],
 )

@@ -113,7 +113,8 @@ def test_imagenet_photos_benchmark_reads_labels_from_wnids_and_measures_both(qua
     measured side by side, at each size, on the standard centre crop."""
     from PIL import Image
 
-    from benchmarks.imagenet_photos import centre_crop, main as photos_main
+    from benchmarks.imagenet_photos import main as photos_main
+    from training.data import centre_crop
 
     _, path = quantized
     folder = convert(path, tmp_path / "model", SIZE)

@@ -468,6 +468,28 @@ def test_damaged_checkpoint_is_called_damaged(tmp_path, damage):
     assert "unpickles" not in str(e.value)  # corrupt is not the same as unsafe
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_holding_nan_or_inf_are_refused(tmp_path, tiny_dir, value):
+    """They would load without complaint and make every output NaN: our format and madrylab checkpoints alike."""
+    from safetensors.torch import load_file, save_file
+
+    d = model_folder(tiny_dir, tmp_path / "nan")
+    sd = load_file(d / "model.safetensors")
+    sd["net.fc.bias"][3] = value
+    save_file(sd, d / "model.safetensors")
+    with pytest.raises(ModelLoadError, match="net.fc.bias holds NaN or infinite values") as e:
+        synth.load_model(str(d))
+    assert_one_line_naming(e, str(d / "model.safetensors"))
+    f = tmp_path / "resnet18_l2_eps3.ckpt"
+    madrylab_file(f)
+    ck = torch.load(f, weights_only=True)
+    ck["model"]["module.model.layer1.0.bn1.running_var"][0] = value
+    torch.save(ck, f)
+    with pytest.raises(ModelLoadError, match="layer1.0.bn1.running_var holds NaN or infinite values") as e:
+        synth.load_model(str(f))
+    assert_one_line_naming(e, str(f))
+
+
 def test_damaged_safetensors_checkpoint(tmp_path):
     f = tmp_path / "weights.safetensors"
     _random(f)

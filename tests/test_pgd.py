@@ -138,6 +138,10 @@ def test_no_parameter_gradients(batch):
         (dict(steps=2.5), "steps"),
         (dict(step_size=0), "step_size"),
         (dict(schedule="cosine"), "schedule"),
+        (dict(eps=float("inf")), "eps must be a finite number > 0, got inf"),
+        (dict(eps=float("nan")), "eps must be a finite number"),
+        (dict(step_size=float("inf")), "step_size must be a finite number"),
+        (dict(steps=10**12), "steps must be a whole number from 1 to 100000"),
     ],
 )
 def test_bad_settings_are_refused_when_made(kw, msg):
@@ -145,6 +149,14 @@ def test_bad_settings_are_refused_when_made(kw, msg):
     args.update(kw)
     with pytest.raises(ValueError, match=msg):
         Settings(**args)
+
+
+@pytest.mark.parametrize("kw", [dict(eps=float("inf")), dict(step_size=float("nan")), dict(steps=10**12)])
+def test_the_python_api_refuses_absurd_numbers_before_any_work(tiny, kw):
+    import synth
+
+    with pytest.raises(ValueError, match="must be a"):
+        synth.generate(tiny, label="cat", n=1, **kw)
 
 
 def test_pgd_takes_settings_not_loose_numbers(tiny, batch):

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets, transforms
 from torchvision.transforms.functional import pil_to_tensor
 
+from synth.images import list_images, load_image, resize, to_tensor
 from synth.models import RESTRICTED_IMAGENET, imagenet_classes, wordnet_names
 
 SPLIT_NAMES = {"train": ("train",), "test": ("test", "val")}
@@ -214,3 +215,26 @@ def imagenet_indices(names: dict[str, str]) -> dict[str, int]:
     if bad:
         raise ValueError(f"name matches out of the sorted-wnid order at {bad}: the mapping would be wrong")
     return found
+
+
+# ---------------------------------------------------------------------------------------------- labelled photos
+# Measuring only: ImageNet dev photos named <wnid>_<name>.jpg, labelled by their wnid's line in a wnid list.
+
+
+def labelled_photos(
+    folder: str | Path, wnids: str | Path, limit: int | None = None
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The photos (each (1,3,H,W) in [0,1]) and their class indices, in file-name order (first `limit`)."""
+    order = {w: i for i, w in enumerate(Path(wnids).read_text().split())}
+    files = list_images(folder)[:limit]
+    labels = torch.tensor([order[f.name.split("_", 1)[0]] for f in files])
+    return [to_tensor(load_image(f)) for f in files], labels
+
+
+def centre_crop(photo: torch.Tensor, size: int) -> torch.Tensor:
+    """The standard evaluation crop of a (1,3,H,W) photo: short side to size * 256 / 224 (bicubic), the centre."""
+    h, w = photo.shape[-2:]
+    short = round(size * 256 / 224)
+    x = resize(photo, (max(short, round(h * short / w)), max(short, round(w * short / h))), "bicubic")
+    top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
+    return x[..., top : top + size, left : left + size]

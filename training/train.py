@@ -160,15 +160,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def add_config_flags(p: argparse.ArgumentParser):
-    """One flag per Config field (its type, its choices, its comment as help), default None: keep the recipe's."""
+def add_config_flags(p: argparse.ArgumentParser, config: type | None = None, fixed: tuple = FIXED):
+    """One flag per field of `config` (Config unless given; its type, its choices, its comment as help), default
+    None: keep the recipe's. The fields in `fixed` get none."""
+    config = config or Config
     try:
-        comments = dict(re.findall(r"^    (\w+): [^#\n]*#\s*(.*)$", inspect.getsource(Config), re.MULTILINE))
+        comments = dict(re.findall(r"^    (\w+): [^#\n]*#\s*(.*)$", inspect.getsource(config), re.MULTILINE))
     except OSError:  # no source (a frozen build): flags without help
         comments = {}
-    types = get_type_hints(Config)
-    for f in fields(Config):
-        if f.name in FIXED:
+    types = get_type_hints(config)
+    for f in fields(config):
+        if f.name in fixed:
             continue
         t = types[f.name]
         if get_origin(t) is Literal:
