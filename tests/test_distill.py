@@ -66,8 +66,8 @@ def test_resume_continues_bit_for_bit(folders, tiny_dir, tmp_path):
 
 
 def test_the_warm_folder_carries_the_run_and_changes_only_when_it_improves(folders, tiny_dir, tmp_path, monkeypatch):
-    scores = iter([0.2, 0.5, 0.9, 0.1])  # a session improving twice; the next one improving, then not
-    monkeypatch.setattr(distill, "evaluate", lambda *a: {"dev_clean": next(scores), "dev_robust": 0.0})
+    robust = iter([0.02, 0.05, 0.09, 0.01])  # a session improving twice; the next one improving, then not
+    monkeypatch.setattr(distill, "evaluate", lambda *a: {"dev_clean": 0.6, "dev_robust": next(robust)})
     warm = tmp_path / "warm"
     run(folders, tiny_dir, tmp_path / "one", "--images", 32, "--warm", warm)
     state = json.loads((warm / "state.json").read_text())
@@ -77,7 +77,8 @@ def test_the_warm_folder_carries_the_run_and_changes_only_when_it_improves(folde
     later = run(folders, tiny_dir, tmp_path / "two", "--images", 64, "--warm", warm)
     assert [r["images_seen"] for r in later["history"]] == [16, 32, 48, 64]  # went on from 32
     state = json.loads((warm / "state.json").read_text())
-    assert state["images_seen"] == 48 and state["best"]["dev_clean"] == 0.9  # 64's worse figures left it alone
+    assert state["images_seen"] == 48 and state["best"]["dev_robust"] == 0.09  # 64's worse figures left it alone
+    assert distill.score({"dev_clean": 0.69, "dev_robust": 0.0}) == 0  # the teacher's accuracy alone counts nothing
 
 
 def test_the_report_draws_the_curves_of_runs(folders, tiny_dir, tmp_path):
