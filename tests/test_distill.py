@@ -46,7 +46,7 @@ def run(folders, tiny_dir, out, *flags):
 def test_every_group_gets_the_same_share(folders):
     src = distill.load_source(folders / "flat")  # groups by file-name prefix: 6 'big', 2 'small'
     assert src.images.shape == (8, 3, 48, 48) and torch.bincount(src.groups).tolist() == [6, 2]
-    w = src.weights()
+    w = src.weights
     assert torch.allclose(torch.stack([w[src.groups == k].sum() for k in (0, 1)]), torch.ones(2))
     classes = distill.load_source(folders / "classes")  # groups by folder
     cfg = distill.Config(input_size=32, batch_size=9)

@@ -39,10 +39,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torchvision import transforms
+from torchvision.transforms.functional import pil_to_tensor
 
 from synth.images import IMAGE_EXTENSIONS
 from synth.metrics import robust_accuracy
@@ -110,9 +111,8 @@ class Source:
     images: torch.Tensor
     groups: torch.Tensor
 
-    def weights(self) -> torch.Tensor:
-        """Per-image sampling weights giving every group the same share."""
-        return 1.0 / torch.bincount(self.groups).float()[self.groups]
+    def __post_init__(self):  # per-image sampling weights giving every group the same share, made once
+        self.weights = 1.0 / torch.bincount(self.groups).float()[self.groups]
 
 
 def load_source(folder: str | Path) -> Source:
@@ -126,15 +126,13 @@ def load_source(folder: str | Path) -> Source:
     names = {k: i for i, k in enumerate(sorted(set(keys)))}
     with Image.open(files[0]) as first:
         side = min(PHOTO_SIDE, min(first.size))
+    square = transforms.Compose(  # as training.data.InMemory decodes a split
+        [transforms.Resize(side, transforms.InterpolationMode.BICUBIC), transforms.CenterCrop(side), pil_to_tensor]
+    )
     out = torch.empty(len(files), 3, side, side, dtype=torch.uint8)
     for i, f in enumerate(files):
         with Image.open(f) as img:
-            img = img.convert("RGB")
-            s = side / min(img.size)
-            img = img.resize((max(side, round(img.width * s)), max(side, round(img.height * s))), Image.BICUBIC)
-            left, top = (img.width - side) // 2, (img.height - side) // 2
-            img = img.crop((left, top, left + side, top + side))
-        out[i] = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
+            out[i] = square(img.convert("RGB"))
     return Source(out, torch.tensor([names[k] for k in keys]))
 
 
@@ -147,7 +145,7 @@ def batch(sources: list[Source], cfg: Config, g: torch.Generator) -> torch.Tenso
     for src, k in zip(sources, share.tolist()):
         if k == 0:
             continue
-        x = src.images[torch.multinomial(src.weights(), k, replacement=True, generator=g)].float() / 255
+        x = src.images[torch.multinomial(src.weights, k, replacement=True, generator=g)].float() / 255
         if x.shape[-1] != PHOTO_SIDE:
             x = F.interpolate(x, size=PHOTO_SIDE, mode="bicubic", align_corners=False).clamp(0, 1)
         parts.append(x)
