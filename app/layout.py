@@ -14,11 +14,12 @@ from pathlib import Path
 import gradio as gr
 
 import synth
-from synth.models import MODELS
+from synth.models import DEFAULT_MODEL, MODELS
 
 from .models import class_choices, start_model
 from .runner import handler
 from .tabs import STANDARD, TABS, Tab
+from .tools import tool_for
 from .widgets import numeric
 
 EXAMPLES = (
@@ -103,7 +104,14 @@ def build_tab(tab: Tab, shared: Shared) -> Built:
     # a link that reopens the page as it is (inputs and results) while the server keeps the files: docs/app.md, Share
     gr.DeepLinkButton("Share a link to this result", copied_value="Link copied", size="md")
     fields = {"model_name": shared.model, **inputs, "preset": shared.preset, "compare": shared.compare, **advanced}
-    fn = handler(tab, {name: describe(name, c) for name, c in fields.items()}, len(outputs))
+    describe_all = {name: describe(name, c) for name, c in fields.items()}
+    fn = handler(tab, describe_all, len(outputs))
+    # MCP lists the tab's tool (app.tools: URLs in, one PNG out), not its page event (whose image components MCP
+    # clients cannot call): the tool is made first, so that it takes the tab's name, and the event's function is
+    # marked as no tool (Gradio's MCP server lists a function as a tool unless its _mcp_type says otherwise)
+    robust = next(k for k, o in enumerate(outputs) if str(o.label).startswith("Robust model"))
+    gr.api(tool_for(tab, fields, describe_all, robust), api_name=f"{tab.api_name}_tool", concurrency_id="pgd")
+    fn._mcp_type = "page event"
     event = go.click(fn, list(fields.values()), outputs, api_name=tab.api_name, concurrency_id="pgd")
     stop.click(None, cancels=[event], api_visibility="private")
     examples = add_examples(tab, inputs, outputs, fn)
@@ -206,11 +214,19 @@ def follow_model(demo, shared: Shared, built: dict[str, Built]):
         return [gr.Column(visible=shows_examples(model_name, fam, on)) for _, fam, on in examples]
 
     def refresh_classes(model_name):
+        """The pickers' classes; for a model that cannot be loaded (a Hub model offline), a line saying so and the
+        Model dropdown back on the embedded model, so that pickers and model stay in step."""
+        try:
+            synth.load_model(model_name)
+        except synth.ModelLoadError as e:
+            gr.Warning(f"{e} - back to {DEFAULT_MODEL}")
+            return [gr.Dropdown(value=DEFAULT_MODEL)] + [gr.skip()] * len(pickers)
         choices = class_choices(model_name)
-        return [
+        pickers_now = [
             gr.Dropdown(choices=([""] if blank else []) + choices, value="" if blank else choices[0][1])
             for blank in pickers.values()
         ]
+        return [gr.skip(), *pickers_now]
 
     def refresh_settings(model_name, preset_name):
         try:  # once, not once per tab: a failed load (a Hub model offline) is not cached and may wait on the network
@@ -221,7 +237,7 @@ def follow_model(demo, shared: Shared, built: dict[str, Built]):
         return [values[task][name] for task, b in built.items() for name in b.advanced]
 
     fields = [f for b in built.values() for f in b.advanced.values()]
-    shared.model.change(refresh_classes, shared.model, list(pickers), api_visibility="private")
+    shared.model.change(refresh_classes, shared.model, [shared.model, *pickers], api_visibility="private")
     shared.model.change(refresh_examples, shared.model, [column for column, _, _ in examples], api_visibility="private")
     for trigger in (demo.load, shared.model.change, shared.preset.change):
         trigger(refresh_settings, [shared.model, shared.preset], fields, api_visibility="private")

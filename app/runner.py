@@ -9,11 +9,9 @@ import contextvars
 import inspect
 import math
 import queue
-import tempfile
 import threading
-import time
+import traceback
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -22,6 +20,7 @@ from PIL import Image
 
 import synth
 
+from .files import RESULTS_DIR, sweep_app_files
 from .models import get_model, twin_of
 from .widgets import check
 
@@ -36,7 +35,6 @@ APP_MAX_WORK = 100_000_000
 GPU_WORK_FACTOR = 20
 PREVIEWS = 10  # previews drawn while PGD runs, at most, a run
 FAST_PNG_PIXELS = 1_000_000  # result images larger than this are written by the app (`as_files`), not by Gradio
-RESULTS_DIR = Path(tempfile.mkdtemp(prefix="synth-results-"))
 
 # ZeroGPU: the seconds asked for a run are its PGD work (model-input pixels x steps) at the rate of a ResNet-50 at
 # 224 px, batch 1, on one H100 (224^2 px per 6.8 ms step: docs/speed.md; batches run faster), plus start-up.
@@ -88,8 +86,9 @@ def streamed(work, progress):
         except Cancelled:
             q.put(("cancelled", None))
         except (ValueError, synth.ImageError, synth.ModelLoadError) as e:
-            q.put(("error", str(e)))
-        except Exception as e:  # noqa: BLE001 - show, don't crash the worker
+            q.put(("error", e.message if isinstance(e, gr.Error) else str(e)))
+        except Exception as e:  # noqa: BLE001 - show, don't crash the worker; a bug's traceback goes to the log
+            traceback.print_exc()
             q.put(("error", f"{type(e).__name__}: {e}"))
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(work_in_thread,), daemon=True)
@@ -98,7 +97,7 @@ def streamed(work, progress):
         while True:
             kind, value = q.get()
             if kind == "error":
-                raise gr.Error(value)
+                raise gr.Error(value, print_exception=False)
             if kind == "cancelled":
                 return
             yield kind, value
@@ -157,9 +156,7 @@ def as_files(values, preview: bool = False, written: dict | None = None):
         return type(v)(walk(x) for x in v) if isinstance(v, (list, tuple)) else v
 
     if not preview:
-        for old in RESULTS_DIR.iterdir():
-            if time.time() - old.stat().st_mtime > 3600:
-                old.unlink(missing_ok=True)
+        sweep_app_files()
     return walk(values)
 
 
@@ -173,7 +170,8 @@ def check_work(plan: synth.Plan, n_models: int) -> None:
         raise gr.Error(
             f"this request is {work / 1e6:.0f} M pixel-steps of PGD ({plan.images} image(s) of "
             f"{plan.side}x{plan.side} x {plan.settings.steps} steps x {n_models} model(s)); one request may use "
-            f"{limit / 1e6:.0f} M here: use fewer steps, a smaller image or factor, or untick the standard model"
+            f"{limit / 1e6:.0f} M here: use fewer steps, a smaller image or factor, or untick the standard model",
+            print_exception=False,
         )
 
 
@@ -184,7 +182,7 @@ def number(value, kind=float):
     try:
         return kind(value)
     except (TypeError, ValueError, OverflowError):
-        raise gr.Error(f"expected a number, got {value!r}") from None
+        raise gr.Error(f"expected a number, got {value!r}", print_exception=False) from None
 
 
 def handler(tab: Tab, describe: dict[str, str], n_outputs: int):

@@ -3,15 +3,42 @@ name the field, where Gradio would answer with its generic 'error'."""
 
 from __future__ import annotations
 
+import math
+import uuid
+
 import gradio as gr
 import numpy as np
 from PIL import Image
 
 import synth
 
+from .files import RESULTS_DIR
 from .models import class_choices, start_model
 
 APP_MAX_SIDE = 4096  # uploads are downscaled to this (the package's own limits are in synth.images)
+# Gradio decodes an upload whole before the app sees it: a 98-megapixel RGBA PNG took the server from 0.8 to 3 GB.
+# Uploads declaring more pixels than this are refused from their header; a JPEG is first reduced while it is
+# decoded (PIL's draft: by 2, 4 or 8, to no less than APP_MAX_SIDE), which costs no more than the reduced image.
+APP_MAX_UPLOAD_PIXELS = 40_000_000
+
+
+def reduced(path: str) -> str:
+    """`path`, or for a JPEG longer than APP_MAX_SIDE a copy decoded at a reduced scale (refused, from the header,
+    when the upload is over APP_MAX_UPLOAD_PIXELS after that)."""
+    with synth.images.open_file(path) as img:
+        w, h = img.size
+        if img.format == "JPEG" and max(w, h) > APP_MAX_SIDE:
+            scale = APP_MAX_SIDE / max(w, h)
+            img.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)))
+            if img.width * img.height <= APP_MAX_UPLOAD_PIXELS:
+                path = str(RESULTS_DIR / f"{uuid.uuid4().hex}.jpg")  # (swept hourly with the results)
+                synth.load_image(img).save(path, quality=95)
+                return path
+        if img.width * img.height > APP_MAX_UPLOAD_PIXELS:
+            raise synth.ImageError(
+                f"{path} is {w}x{h}: over the {APP_MAX_UPLOAD_PIXELS // 10**6} megapixels this app takes; downscale it"
+            )
+    return path
 
 
 def readable(component):
@@ -27,13 +54,17 @@ def readable(component):
             name = getattr(f, "orig_name", None) or "the upload"
             if getattr(f, "path", None):
                 try:
-                    synth.images.open_file(f.path).close()
+                    f.path = reduced(f.path)
                 except synth.ImageError as e:
-                    raise gr.Error(f"{str(e).replace(f.path, name)}; upload a PNG, JPEG, WebP or BMP") from None
+                    raise gr.Error(
+                        f"{str(e).replace(f.path, name)}; upload a PNG, JPEG, WebP or BMP", print_exception=False
+                    ) from None
         try:
             return preprocess(payload)
         except (OSError, ValueError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
-            raise gr.Error(f"the upload: not a readable image ({e.__class__.__name__})") from None
+            raise gr.Error(
+                f"the upload: not a readable image ({e.__class__.__name__})", print_exception=False
+            ) from None
 
     component.preprocess = checked
     return component
@@ -48,11 +79,11 @@ def numeric(component):
         try:
             value = preprocess(payload)
         except gr.Error as e:  # a number out of the field's range: Gradio's message says which bound
-            raise gr.Error(f"{component.label}: {e.message}") from None
+            raise gr.Error(f"{component.label}: {e.message}", print_exception=False) from None
         except (TypeError, ValueError, OverflowError):
             value = float("nan")
         if isinstance(value, float) and value != value:
-            raise gr.Error(f"{component.label}: expected a number, got {payload!r}")
+            raise gr.Error(f"{component.label}: expected a number, got {payload!r}", print_exception=False)
         return value
 
     component.preprocess = checked
@@ -86,7 +117,7 @@ def as_rgb(img) -> Image.Image | None:
     try:
         im = synth.load_image(img)
     except synth.ImageError as e:
-        raise gr.Error(str(e)) from None
+        raise gr.Error(str(e), print_exception=False) from None
     if max(im.size) > APP_MAX_SIDE:
         im.thumbnail((APP_MAX_SIDE, APP_MAX_SIDE), Image.Resampling.LANCZOS)
         gr.Warning(f"large image downscaled to {im.width}x{im.height}")
@@ -96,14 +127,14 @@ def as_rgb(img) -> Image.Image | None:
 def editor_parts(value, uploaded_mask=None):
     """(photo, mask) from an ImageEditor value and an optional uploaded mask (which wins)."""
     if not value or value.get("background") is None:
-        raise gr.Error("upload a photo first")
+        raise gr.Error("upload a photo first", print_exception=False)
     photo = as_rgb(value["background"])
     if uploaded_mask is not None:  # read as synth reads masks (transparency counts), fitted to a downscaled photo
         mask = synth.images.mask_image(check(lambda m: synth.load_mask(m, photo.size, fit=True), uploaded_mask))
     else:
         mask = synth.mask_from_layers(value.get("layers"), photo.size)
     if not np.asarray(mask).any():
-        raise gr.Error("the mask is empty: paint the region with the brush (or upload a mask)")
+        raise gr.Error("the mask is empty: paint the region with the brush (or upload a mask)", print_exception=False)
     return photo, mask
 
 
@@ -112,7 +143,7 @@ def class_dropdown(label, blank_ok, value=None):
     values = [v for _, v in choices]
     return gr.Dropdown(
         ([""] if blank_ok else []) + choices,
-        value=value if value in values else ("" if blank_ok else values[0]),
+        value=value if value in values else ("" if blank_ok or not values else values[0]),
         label=label,
         filterable=True,
         allow_custom_value=True,
@@ -121,8 +152,11 @@ def class_dropdown(label, blank_ok, value=None):
 
 
 def check(fn, value):
-    """fn(value), with a ValueError/TypeError shown to the user as the message it is."""
+    """fn(value), with a ValueError/TypeError shown to the user as the message it is (a gr.Error, which is a
+    ValueError, as it is: its str() is its message's repr, quotes and all)."""
     try:
         return fn(value)
+    except gr.Error:
+        raise
     except (TypeError, ValueError) as e:
-        raise gr.Error(str(e)) from None
+        raise gr.Error(str(e), print_exception=False) from None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -17,7 +19,7 @@ from huggingface_hub.errors import (
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from .registry import CONFIG_FILE, WEIGHTS_FILE
+from .registry import CONFIG_FILE, EMBEDDED_SUMS, WEIGHTS_FILE
 
 if TYPE_CHECKING:
     from .model import RobustModel
@@ -154,3 +156,26 @@ def _read_seeds(path: str, num_classes: int, where: str):
             f"channels; the model has {num_classes} classes of 3 channels"
         )
     return bank
+
+
+def write_embedded_sums() -> None:
+    """Rewrite EMBEDDED_SUMS from the embedded files as they are (what an export into the package does)."""
+    files = sorted(EMBEDDED_SUMS.parent.glob("*/*.json")) + sorted(EMBEDDED_SUMS.parent.glob("*/*.safetensors"))
+    lines = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.parent.name}/{f.name}\n" for f in files]
+    EMBEDDED_SUMS.write_text("".join(lines))
+
+
+def check_embedded(folder: Path) -> None:
+    """Refuse an embedded model folder whose files differ from the sha256 sums the package lists for them
+    (EMBEDDED_SUMS, `sha256sum` format): a damaged install, or a Git LFS pointer where the weights should be."""
+    sums = dict(reversed(line.split(maxsplit=1)) for line in EMBEDDED_SUMS.read_text().splitlines() if line.strip())
+    for path in sorted(folder.iterdir()):
+        if path.suffix not in (".json", ".safetensors"):
+            continue
+        key = f"{folder.name}/{path.name}"
+        if key not in sums:
+            raise ModelLoadError(f"{path} is not listed in {EMBEDDED_SUMS}; reinstall synth")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != sums[key]:
+            raise ModelLoadError(
+                f"{path} does not match its sha256 in {EMBEDDED_SUMS} (damaged, or a Git LFS pointer); reinstall synth"
+            )

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import tasks
 from .images import ImageError, list_images
 from .models import DEFAULT_MODEL, RESTRICTED_IMAGENET, ModelLoadError, list_models, load_model
-from .pgd import PRECISIONS
+from .pgd import PRECISIONS, whole_number
 from .planning import plan
 from .presets import PRESETS
 from .starts import INPAINT_FILLS, UPSAMPLING
@@ -140,17 +140,34 @@ def _checked_inputs(model, args, kw) -> tuple[list[tuple[Path, Path | None]], li
     return good, skipped
 
 
-def _output_names(args, files: list[Path]) -> list[str]:
-    """The file each input writes (visualize: one per frame); two inputs that would write the same one are refused."""
-    frames = range(args.frames) if args.command == "visualize" else [None]
-    names = [f"{f.stem}.png" if k is None else f"{f.stem}_{k}.png" for f in files for k in frames]
-    by_name: dict[str, list[str]] = {}
+def _output_stems(files: list[Path]) -> tuple[dict[Path, str], list[str], list[str]]:
+    """The stem each input writes under (visualize adds _<k>), lines to say, lines for inputs skipped. Inputs that
+    share a stem (a.jpg, a.png) write under stem_ext (a_jpg.png, a_png.png), said on stderr; one whose name is still
+    taken is skipped with a line - a clash never costs the other inputs."""
+    by_stem: dict[str, list[Path]] = {}
     for f in files:
-        by_name.setdefault(f.stem, []).append(f.name)
-    clash = [" and ".join(v) for v in by_name.values() if len(v) > 1]
-    if clash:
-        raise ImageError(f"{'; '.join(clash[:3])} would write the same output file: rename one, or run them apart")
-    return names
+        by_stem.setdefault(f.stem, []).append(f)
+    taken = {s for s, fs in by_stem.items() if len(fs) == 1}
+    stems = {fs[0]: s for s, fs in by_stem.items() if len(fs) == 1}
+    said, skipped = [], []
+    for fs in (fs for fs in by_stem.values() if len(fs) > 1):
+        renamed = []
+        for f in fs:
+            alt = f"{f.stem}_{f.suffix.lstrip('.')}"
+            if alt in taken:
+                skipped.append(f"skipped {f}: its output name {alt}.png is taken by another input")
+                continue
+            stems[f] = alt
+            taken.add(alt)
+            renamed.append(f"{f.name} -> {alt}")
+        said.append(f"{' and '.join(f.name for f in fs)} share a name; written as {', '.join(renamed) or 'nothing'}")
+    return {f: stems[f] for f in files if f in stems}, said, skipped
+
+
+def _output_names(args, stems: list[str]) -> list[str]:
+    """The files the inputs write (visualize: one per frame)."""
+    frames = range(args.frames) if args.command == "visualize" else [None]
+    return [f"{s}.png" if k is None else f"{s}_{k}.png" for s in stems for k in frames]
 
 
 def _out_folder(path: str, names: list[str], overwrite: bool) -> Path:
@@ -219,18 +236,17 @@ def _call(args, files: list, masks: list):
     return task, ((files, masks) if hasattr(args, "mask") else (files,)), own(args)
 
 
-def _batches(model, args, kw, items: list[tuple[Path, Path | None]]):
+def _batches(model, args, kw, items: list[tuple[Path, Path | None]], stems: dict[Path, str]):
     """(file name, image) pairs for the checked inputs, worked --batch-size files at a time (visualize:
-    <name>_<k>.png frames)."""
-    bs = max(1, args.batch_size)
-    for s in range(0, len(items), bs):
-        files, masks = zip(*items[s : s + bs])
+    <stem>_<k>.png frames)."""
+    for s in range(0, len(items), args.batch_size):
+        files, masks = zip(*items[s : s + args.batch_size])
         task, inputs, own = _call(args, list(files), list(masks))
         for f, result in zip(files, task(model, *inputs, **own, **kw)):
             if args.command == "visualize":
-                yield from ((f"{f.stem}_{k}.png", frame) for k, frame in enumerate(result))
+                yield from ((f"{stems[f]}_{k}.png", frame) for k, frame in enumerate(result))
             else:
-                yield f"{f.stem}.png", result
+                yield f"{stems[f]}.png", result
 
 
 def run(args) -> tuple[list[Path], list[str]]:
@@ -239,14 +255,22 @@ def run(args) -> tuple[list[Path], list[str]]:
         for name, desc in list_models().items():
             print(f"{name:40s} {desc}" + ("  [default]" if name == DEFAULT_MODEL else ""))
         return [], []
+    _check_ranges(args)
     model = load_model(args.model)
+    for flag in ("label", "target"):  # an unknown class is a usage error: refused before --out is touched
+        if getattr(args, flag, None) is not None:
+            model.target_name(getattr(args, flag))
     kw = {"preset": args.preset, "steps": args.steps, "eps": args.eps, "step_size": args.step_size}
     if args.command == "generate":
         classes = tasks.generation_classes(model, args.label, args.n, args.seed)
-        names, items, skipped = _generated_names(classes), [], []
+        names, items, skipped, stems = _generated_names(classes), [], [], {}
     else:
         items, skipped = _checked_inputs(model, args, kw)
-        names = _output_names(args, [f for f, _ in items])
+        stems, said, clashes = _output_stems([f for f, _ in items])
+        items, skipped = [(f, m) for f, m in items if f in stems], skipped + clashes
+        names = _output_names(args, list(stems.values()))
+        for line in said:
+            print(line, file=sys.stderr)
     for line in skipped:
         print(line, file=sys.stderr)
     out = _out_folder(args.out, names, args.overwrite)
@@ -254,7 +278,7 @@ def run(args) -> tuple[list[Path], list[str]]:
     kw.update(precision=args.precision, callback=callback)
     written = []
     try:
-        results = _generate(model, args, kw) if args.command == "generate" else _batches(model, args, kw, items)
+        results = _generate(model, args, kw) if args.command == "generate" else _batches(model, args, kw, items, stems)
         for name, img in results:
             img.save(out / name)
             written.append(out / name)
@@ -263,18 +287,31 @@ def run(args) -> tuple[list[Path], list[str]]:
     return written, skipped
 
 
+def _check_ranges(args):
+    """Numbers the command line gives, checked before the model loads (a ValueError: exit 2, nothing done); eps,
+    step size and steps are checked by synth.Settings, before any work too."""
+    for flag, lo, hi in (("batch_size", 1, 1024), ("frames", 1, 100), ("n", 1, 10_000), ("factor", 2, 16)):
+        if hasattr(args, flag):
+            whole_number(getattr(args, flag), "--" + flag.replace("_", "-"), lo, hi)
+
+
 def main(argv=None):
-    """Exit 0 when every input was worked, 1 when some were skipped (the rest are written), 2 on an error."""
+    """Exit 0 when every input was written; 1 when some were skipped and the rest written; 2 on a usage error
+    (flags, names and ranges: nothing done); 3 when nothing was written (a model, file or folder that cannot be
+    used, or every input skipped)."""
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             written, skipped = run(args)
-    except (ImageError, ModelLoadError, ValueError) as e:
+    except (ImageError, ModelLoadError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(3)
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     for p in written:
         print(p)
     if skipped:
         print(f"{len(skipped)} input(s) skipped, {len(written)} file(s) written", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(1 if written else 3)

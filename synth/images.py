@@ -31,17 +31,33 @@ def check_size(width: int, height: int, what: str = "image") -> None:
         raise ImageError(f"{what} is empty")
 
 
+# A PNG's pixels are deflated, and deflate packs at most 1032 bytes into one: a header declaring more pixel bytes
+# than that many times the file's size is lying (a damaged or hostile file) and is refused before it is decoded.
+DEFLATE_MAX_RATIO = 1032
+
+
 def open_file(path) -> Image.Image:
     """An image file opened lazily: only its header is read and its size checked, nothing decoded yet."""
     if not os.path.exists(path):
         raise ImageError(f"no such file: {path}")
+    if not os.path.isfile(path):  # a folder, a device (/dev/zero), a pipe: reading it could never end
+        raise ImageError(f"{path}: not a regular file")
     try:
         img = Image.open(path)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ImageError(f"{path}: not a readable image ({e.__class__.__name__})") from None
     except Image.DecompressionBombError:
         raise ImageError(f"{path}: image is larger than {MAX_PIXELS // 1_000_000} megapixels") from None
-    check_size(img.width, img.height, str(path))
+    try:
+        check_size(img.width, img.height, str(path))
+        if img.format == "PNG":
+            raw = img.width * img.height * len(img.getbands()) * (16 if img.mode.startswith("I;16") else 8) // 8
+            if raw > DEFLATE_MAX_RATIO * os.path.getsize(path) + 1_000_000:
+                size = os.path.getsize(path)
+                raise ImageError(f"{path}: declares {img.width}x{img.height}, more than its {size:,} bytes can hold")
+    except ImageError:
+        img.close()
+        raise
     return img
 
 
@@ -49,6 +65,7 @@ def _decoded(img: Image.Image, name: str) -> Image.Image:
     try:
         img.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # truncated, corrupt
+        img.close()  # the file it holds open, now, not at garbage collection (a ResourceWarning)
         raise ImageError(f"{name}: not a readable image ({e.__class__.__name__}: {e})") from None
     return img
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import time
 
 import torch
 from huggingface_hub import (
     constants,
-    get_hf_file_metadata,
+    get_session,
     hf_hub_download,
-    hf_hub_url,
     try_to_load_from_cache,
 )
 from huggingface_hub.errors import (
@@ -21,16 +21,17 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from .checks import ModelLoadError, _read_safetensors, _read_seeds
+from .checks import ModelLoadError, _read_safetensors, _read_seeds, check_embedded
 from .madrylab import _parse_madrylab_name, from_madrylab, read_torch_checkpoint
 from .model import RobustModel
-from .registry import DEFAULT_MODEL, IMAGENET_SEEDS, MODELS, PRETRAINED_DIR, ROBUST_TWIN
+from .registry import CONFIG_FILE, DEFAULT_MODEL, IMAGENET_SEEDS, MODELS, PRETRAINED_DIR, ROBUST_TWIN
 
 
 @functools.cache
 def imagenet_seed_bank():
     """The class seeds shipped for the Hub's ImageNet models (synth/pretrained/imagenet-seeds: 200 of the 1000
     classes, fitted on Tiny ImageNet; the other classes start from the generic seed)."""
+    check_embedded(IMAGENET_SEEDS.parent)
     return _read_seeds(str(IMAGENET_SEEDS), 1000, str(IMAGENET_SEEDS))
 
 
@@ -66,6 +67,7 @@ def _load_uncached(spec: str) -> RobustModel:
             folder = PRETRAINED_DIR / src[len("local:") :]
             if not (folder / "config.json").exists():
                 raise ModelLoadError(f"the embedded model {spec!r} is missing from {folder}; reinstall synth")
+            check_embedded(folder)
             return RobustModel.from_pretrained(str(folder))
         spec = src
     if os.path.exists(spec):
@@ -95,6 +97,8 @@ def _load_uncached(spec: str) -> RobustModel:
     filename, _, revision = rest.partition("@")
     if "@" in repo:
         repo, _, revision = repo.partition("@")
+    if not _offline() and not _cached(repo, filename or CONFIG_FILE, revision) and not hub_answers():
+        raise ModelLoadError(_offline_hint(spec) + f" (no answer from {constants.ENDPOINT} in {HUB_TIMEOUT:g} s)")
     try:
         if filename:
             path = hf_hub_download(repo, filename, revision=revision or None)
@@ -126,20 +130,43 @@ def load_model(spec: str | os.PathLike | None = None) -> RobustModel:
     return _load_cached(spec)
 
 
-def available(name: str, timeout: float = 3.0) -> bool:
-    """Whether the Hub model `name` (a key of MODELS) loads without waiting long: its file is in the Hub cache, or
-    the Hub answers within `timeout` seconds. Offline (HF_HUB_OFFLINE) only the cache is looked at."""
+# A Hub that does not answer within HUB_TIMEOUT seconds is unreachable: a model not in the cache is refused at once
+# (hf_hub_download would retry for minutes) and the app opens on the embedded model. The answer is kept HUB_RECHECK
+# seconds, so that a Hub that went away costs one wait, not one per call.
+HUB_TIMEOUT, HUB_RECHECK = 1.0, 60.0
+_hub_answer: dict[str, tuple[float, bool]] = {}  # endpoint -> (when asked, whether it answered)
+
+
+def _offline() -> bool:
+    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+
+
+def hub_answers(timeout: float = HUB_TIMEOUT) -> bool:
+    """Whether the Hub (HF_ENDPOINT) answers a request within `timeout` seconds, any answer counting; asked at most
+    once per HUB_RECHECK seconds. Offline (HF_HUB_OFFLINE) it is not asked."""
+    if _offline():
+        return False
+    asked, answered = _hub_answer.get(constants.ENDPOINT, (float("-inf"), False))
+    if time.monotonic() - asked > HUB_RECHECK:
+        try:
+            get_session().head(constants.ENDPOINT, timeout=timeout)
+            answered = True
+        except Exception:  # noqa: BLE001 - refused, timed out, no route, no name: no answer
+            answered = False
+        _hub_answer[constants.ENDPOINT] = time.monotonic(), answered
+    return answered
+
+
+def _cached(repo: str, filename: str, revision: str | None) -> bool:
+    return isinstance(try_to_load_from_cache(repo, filename, revision=revision or None), str)
+
+
+def available(name: str) -> bool:
+    """Whether the Hub model `name` (a key of MODELS) loads without waiting: its file is in the Hub cache, or the
+    Hub answers (`hub_answers`: within HUB_TIMEOUT seconds)."""
     source = MODELS[name][0]
     if source.startswith("local:"):
         return True
     repo, _, rest = source.partition(":")
     filename, _, revision = rest.partition("@")
-    if isinstance(try_to_load_from_cache(repo, filename, revision=revision or None), str):
-        return True
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
-        return False
-    try:
-        get_hf_file_metadata(hf_hub_url(repo, filename, revision=revision or None), timeout=timeout)
-        return True
-    except Exception:  # noqa: BLE001 - unreachable, refused, unknown: not available now
-        return False
+    return _cached(repo, filename, revision) or hub_answers()

@@ -189,7 +189,8 @@ class RobustModel(
         close = difflib.get_close_matches(name, lowered, n=5, cutoff=0.6)
         close += [c for c in lowered if name and name in c and c not in close][: 5 - len(close)]
         hint = f"; did you mean {', '.join(repr(self.class_names[lowered.index(c)]) for c in close)}?" if close else ""
-        raise ValueError(f"unknown class {label!r} for this {self.dataset} model{hint}")
+        shown = repr(label) if len(str(label)) <= 80 else f"{str(label)[:60]!r}... ({len(str(label)):,} characters)"
+        raise ValueError(f"unknown class {shown} for this {self.dataset} model{hint}")
 
     def superclasses(self) -> dict[str, list[int]]:
         """The paper's Restricted-ImageNet targets over this model's classes: super-class -> the indices of its

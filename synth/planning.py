@@ -93,7 +93,8 @@ def _tiles(model, a, factor):
 
 def _one_per_image(model, a, factor, at_model_size=False):
     images = as_list(a["drawing"] if "drawing" in a else a["image"])[0]
-    return [(1, (model.input_size,) * 2 if at_model_size else load_image(im).size, True, False) for im in images]
+    sizes = [load_image(im).size for im in images]  # read even at model size: a bad file is refused before work
+    return [(1, (model.input_size,) * 2 if at_model_size else size, True, False) for size in sizes]
 
 
 _SIZING = {

@@ -52,8 +52,8 @@ NATIVE = {  # data set -> task -> preset -> Settings at the data set's own size 
 RECIPES = {  # task -> preset -> defaults of the task's recipe arguments ('fast' is the paper's method)
     "inpaint": {"paper": dict(fill="mean", hard=False), "ours": dict(fill="texture", hard=True)},
     "super_resolve": {
-        "paper": dict(start="nearest", consistent=False),
-        "ours": dict(start="backprojected", consistent=True),
+        "paper": dict(start="nearest", consistent=False, detail=0),
+        "ours": dict(start="backprojected", consistent=True, detail=0.05),
     },
 }
 

@@ -17,10 +17,13 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 SEEDS_FILE = "seeds.safetensors"
 IMAGENET_SEEDS = PRETRAINED_DIR / "imagenet-seeds" / SEEDS_FILE
-# Bounds on what a config.json may ask for (it is untrusted input, and the network is sized by it). Generous:
-# ImageNet-21k has 21,841 classes; 4096 px is far past any robust classifier.
+# the embedded files' sha256 sums, checked when they load; exports into the package rewrite it (`sha256sum -c` reads it)
+EMBEDDED_SUMS = PRETRAINED_DIR / "SHA256SUMS"
+# Bounds on what a config.json may ask for (it is untrusted input, and the network and every task's memory are
+# sized by it). Generous: ImageNet-21k has 21,841 classes; robust classifiers work at 32-224 px, and an input side
+# of 4096 px took 6.8 GB on one image and ended in a traceback.
 MAX_CLASSES = 100_000
-MAX_INPUT_SIZE = 4096
+MAX_INPUT_SIZE = 512
 MAX_CLASS_NAME = 200
 
 # name -> (source, description). Sources: a folder inside the package, or "repo:file@revision".

@@ -71,6 +71,19 @@ def consistent_with(small: torch.Tensor, factor: int, iters: int = 24):
     return project
 
 
+def held_to_detail(x0: torch.Tensor, ref: float, k: int = 5):
+    """A `synth.pgd` constraint that scales each pixel's change from x0 by the detail around it in x0: the local
+    standard deviation (grey, over k x k pixels) over `ref`, capped at 1. Where the start is flat the class push is
+    held back - a flat sky stays flat - and where it has edges and texture the push adds detail. (x0 + w (x - x0)
+    lies between x0 and x: still in the ball and the box.)"""
+    g = x0.mean(1, keepdim=True)
+    pad = lambda t: F.pad(t, (k // 2,) * 4, mode="replicate")  # noqa: E731
+    mean = F.avg_pool2d(pad(g), k, 1)
+    spread = (F.avg_pool2d(pad(g * g), k, 1) - mean * mean).clamp_min(0).sqrt()
+    w = (spread / ref).clamp(max=1)
+    return lambda x: x0 + w * (x - x0)
+
+
 UPSAMPLING = ("nearest", "bicubic", "backprojected")  # super-resolution's start images
 
 

@@ -23,7 +23,7 @@ from .photos import Crops, as_list, load_batch, one_or_many, paste_residual
 from .planning import refuse_large_output
 from .presets import recipe, settings
 from .seeds import seeds_for
-from .starts import FILLS, INPAINT_FILLS, consistent_with, upsample
+from .starts import FILLS, INPAINT_FILLS, consistent_with, held_to_detail, upsample
 from .tiles import Tiles
 
 if TYPE_CHECKING:
@@ -286,6 +286,7 @@ def visualize(
     to the result, at the model's resolution (a list of such lists for a batch)."""
     if target is None:
         raise ValueError("visualize needs a target class")
+    frames = whole_number(frames, "frames", 1, 100)
     images, batched = as_list(image)
     _, x = load_batch(images, model.input_size)
     s = settings(model, "visualize", preset, **overrides)
@@ -312,6 +313,7 @@ def super_resolve(
     *,
     start=None,
     consistent=None,
+    detail=None,
     preset=None,
     precision="auto",
     callback=None,
@@ -319,12 +321,18 @@ def super_resolve(
 ):
     """Upsample by `factor`, then minimise the class loss (label: the model's prediction) inside a small eps-ball.
 
-    ours: start from back-projected bicubic (`start`) and keep the result consistent with the input: it
-    area-downsamples back to it (`consistent`). paper: a nearest-neighbour start, unconstrained. Images of one
-    size are one batch; outputs larger than the model's input are worked in tiles of it (labels per tile), in
-    batches of about TILE_BATCH_PIXELS."""
+    ours: start from back-projected bicubic (`start`), hold the push back where the start is flat in an output
+    cut into tiles (`detail`: each pixel's change scaled by its neighbourhood's standard deviation over `detail`,
+    capped at 1, `synth.starts.held_to_detail`; 0: no hold) and keep the result consistent with the input: it
+    area-downsamples back to it (`consistent`). paper: a nearest-neighbour start, unconstrained. Images of one size
+    are one batch; outputs larger than the model's input are worked in tiles of it (labels per tile), in batches
+    of about TILE_BATCH_PIXELS."""
     factor = whole_number(factor, "factor", 2, 16)
-    r = recipe("super_resolve", preset, start=start, consistent=consistent)
+    if detail is not None and (
+        isinstance(detail, bool) or not isinstance(detail, (int, float)) or not 0 <= detail < 1e9
+    ):
+        raise ValueError(f"detail must be a number >= 0 (0: no hold), got {detail!r}")
+    r = recipe("super_resolve", preset, start=start, consistent=consistent, detail=detail)
     s = settings(model, "super_resolve", preset, factor=factor, **overrides)
     images, batched = as_list(image)
     smalls = [to_tensor(load_image(im)) for im in images]
@@ -353,16 +361,18 @@ def _super_resolve_same_size(model, smalls, factor, label, r, s, precision, call
     up = upsample(small, factor, r["start"])
     tiles = Tiles(up.shape[-2:], model.input_size)
     x = tiles.cut(up)  # all tiles of all images
-    constraints = [consistent_with(small.to(_device(model)), factor)] if r["consistent"] and tiles.whole else []
+    consistent = [consistent_with(small.to(_device(model)), factor)] if r["consistent"] and tiles.whole else []
     labels = _labels(model, label, x, precision)
     rows = len(x) if tiles.fits else _batch_rows(x)  # tiles are independent problems: worked a batch at a time
     parts = list(zip(x.split(rows), labels.split(rows)))
-    result = torch.cat(
-        [
-            optimise(model, class_loss(y), part, s, constraints=constraints, precision=precision, callback=cb)
-            for (part, y), cb in zip(parts, _per_part(callback, len(parts)))
-        ]
-    )
+
+    def push(part, y, cb):
+        # held to detail only in an output cut into tiles: each tile is a small piece of a photo, whose flat areas the
+        # model would paint with texture; an output of one tile keeps the full push (docs/results.md, Super-resolution)
+        held = [held_to_detail(_on(part, _device(model)), r["detail"])] if r["detail"] and tiles.count > 1 else []
+        return optimise(model, class_loss(y), part, s, constraints=held + consistent, precision=precision, callback=cb)
+
+    result = torch.cat([push(part, y, cb) for (part, y), cb in zip(parts, _per_part(callback, len(parts)))])
     out = tiles.join(result)
     if r["consistent"] and not tiles.whole:  # tiled or resized: project the whole image once, at the end
         out = consistent_with(small, factor)(out)

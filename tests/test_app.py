@@ -162,9 +162,12 @@ def test_translate_sketch_visualize_superres_paint(client, files):
         ("/inpaint", lambda f: {"editor": editor(f / "notimage.png"), "uploaded_mask": None}, "not a readable image"),
     ],
 )
-def test_errors_are_clear(client, files, endpoint, kwargs, msg):
-    with pytest.raises(Exception, match=msg):
+def test_errors_are_clear(client, files, endpoint, kwargs, msg, capfd):
+    capfd.readouterr()
+    with pytest.raises(Exception, match=msg) as e:
         client.predict(model_name=C10, **kwargs(files), **FAST, api_name=endpoint)
+    assert '""' not in str(e.value) and not str(e.value).startswith(("'", '"'))  # the message, not its repr
+    assert "Traceback" not in capfd.readouterr().err  # a refusal is one line to the user, nothing in the server's log
 
 
 def test_offline_hub_model_is_a_clear_error(client, files, monkeypatch):
@@ -423,14 +426,94 @@ def test_uploads_and_results_are_kept_an_hour_then_removed(client, files, monkey
 def test_mcp_lists_the_seven_tasks(client):
     import httpx
 
-    tools = {t["name"]: t for t in httpx.get(app.demo.local_url + "gradio_api/mcp/schema", timeout=30).json()}
-    tasks = {"generate", "inpaint", "translate", "super_resolve", "sketch", "paint", "visualize"}
-    assert tasks <= set(tools)
+    schema = httpx.get(app.demo.local_url + "gradio_api/mcp/schema", timeout=30).json()
+    tools = {t["name"]: t for t in schema if t["meta"]["mcp_type"] == "tool"}  # (the page's events are listed too)
+    assert set(tools) == {"generate", "inpaint", "translate", "super_resolve", "sketch", "paint", "visualize"}
     inpaint = tools["inpaint"]
     assert "Upload a photo and paint over the region" in inpaint["description"]
+    assert "upload_file_to_gradio" not in str(tools)  # Gradio's hint at a tool that is not there
     props = inpaint["inputSchema"]["properties"]
-    assert {"editor", "uploaded_mask", "label", "eps"} <= set(props)
-    assert "L2 radius" in props["eps"]["description"] and "Class" in props["label"]["description"]
+    assert {"photo", "mask", "label", "eps"} <= set(props) and "$ref" not in str(tools)
+    assert "L2 radius" in props["eps"]["description"] and "data: URL" in props["photo"]["description"]
+
+
+def _data_url(path) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+MCP_CALLS = {  # tool: (its arguments besides FAST_TOOL, the size of the PNG it returns)
+    "generate": (dict(label="cat", n=2, seed=0), (64, 32)),  # two samples side by side
+    "inpaint": (dict(photo="photo", mask="mask", label="cat"), (48, 40)),
+    "translate": (dict(image="photo", target="cat"), (48, 40)),
+    "sketch": (dict(drawing="photo", label="ship"), (48, 40)),
+    "paint": (dict(photo="photo", mask="mask", feature=3), (48, 40)),
+    "visualize": (dict(image="photo", target="frog"), (32 * 5, 32)),  # five frames
+}
+
+
+@pytest.mark.parametrize("transport", ["sse", "streamable-http"])
+def test_every_mcp_tool_through_the_official_sdk(client, files, transport):
+    """The seven tools through the MCP Python SDK: images as data: URLs, and as a URL this server returned
+    (generate -> super_resolve); each returns its PNG, inline and as a URL."""
+    import asyncio
+    import base64
+    import re
+
+    from mcp import ClientSession
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+
+    base = app.demo.local_url + "gradio_api/mcp/"
+    fast = dict(model_name=C10, preset="fast", steps=2)
+
+    def picture(result):
+        assert not result.isError, result.content
+        (image,) = [c for c in result.content if c.type == "image"]
+        (url,) = re.findall(r"Image URL: (\S+)", " ".join(c.text for c in result.content if c.type == "text"))
+        return Image.open(io.BytesIO(base64.b64decode(image.data))), url
+
+    async def calls():
+        connect = sse_client(base + "sse") if transport == "sse" else streamable_http_client(base)
+        async with connect as streams, ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            sizes = {}
+            for tool, (kwargs, _) in MCP_CALLS.items():
+                args = {k: _data_url(files / f"{v}.png") if v in ("photo", "mask") else v for k, v in kwargs.items()}
+                image, url = picture(await session.call_tool(tool, {**args, **fast}))
+                sizes[tool] = image.size
+            image, url = picture(await session.call_tool("generate", {"label": "cat", "n": 1, **fast}))
+            chained, _ = picture(await session.call_tool("super_resolve", {"image": url, "factor": 2, **fast}))
+            sizes["super_resolve"] = chained.size
+            bad = await session.call_tool("translate", {"image": "photo.png", "target": "cat", **fast})
+            return sizes, bad
+
+    sizes, bad = asyncio.run(calls())
+    assert sizes == {**{tool: size for tool, (_, size) in MCP_CALLS.items()}, "super_resolve": (64, 64)}
+    assert bad.isError and "image: expected an http(s) URL" in bad.content[0].text
+
+
+def test_docs_mcp_block_runs_as_written(client, monkeypatch):
+    """docs/app.md's MCP block (the SDK, a data: URL in, the returned URL chained), its server pointed here."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    block = re.search(r"```python\n(import asyncio, base64, re.*?)```", (root / "docs" / "app.md").read_text(), re.S)
+    code = block.group(1).replace("http://127.0.0.1:7860/", app.demo.local_url)
+    monkeypatch.chdir(root)  # examples/cat.png
+    env = {}
+    exec(compile(code, "docs/app.md", "exec"), env)
+    assert not env["bigger"].isError and env["bigger"].content[0].type == "image"
+
+
+def test_a_tool_reads_only_files_this_server_serves(tmp_path):
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (4, 4)).save(secret)
+    assert app.tools.served_file(f"http://127.0.0.1:7860/gradio_api/file={secret}") is None  # not served here
+    assert app.tools.served_file("http://127.0.0.1:7860/gradio_api/file=/etc/passwd") is None
+    with pytest.raises(gr.Error, match="could not read"):
+        app.tools.fetch_image(f"http://127.0.0.1:1/gradio_api/file={secret}", "image")  # refused, not read
 
 
 def test_importing_the_app_probes_nothing_and_builds_nothing():
@@ -482,6 +565,109 @@ def test_start_model_follows_the_hub_cache(tmp_path, cached):
     assert model == ("imagenet-resnet50-l2-eps3" if cached else "cifar10-resnet20-l2-eps0.5")
     assert target == "dog"  # the pickers follow: on ImageNet the Restricted-ImageNet super-class, else CIFAR's dog
     assert first_choice == ("dog (super-class: 118 classes)" if cached else "airplane")
+
+
+@pytest.fixture
+def silent_hub():
+    """An HF_ENDPOINT that accepts connections and never answers (a Hub behind a dead proxy)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held = []
+
+    def hold():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def test_a_hub_that_never_answers_costs_one_second_and_one_line(silent_hub, tmp_path):
+    """Before: the app waited minutes on hf_hub_download's retries (6.5 min for the class picker here), the CLI 6.8
+    min with a warning line per retry, and the picker showed CIFAR classes for an ImageNet model."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import time, synth, app.models\n"
+        "t = time.monotonic(); start = app.models.start_model(); decided = time.monotonic() - t\n"
+        "t = time.monotonic()\n"
+        "try: synth.load_model('imagenet-resnet50-l2-eps3')\n"
+        "except synth.ModelLoadError as e: line = str(e)\n"
+        "print(start, round(decided, 2), round(time.monotonic() - t, 2), len(app.models.class_choices('imagenet-resnet50-l2-eps3')), line.count(chr(10)))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(HF_ENDPOINT=silent_hub, HF_HOME=str(tmp_path / "home"))
+    root = str(Path(__file__).resolve().parents[1])
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    said, result = r.stdout.strip().splitlines()[-2:]
+    start, decided, refused, choices, newlines = result.split()
+    assert start == "cifar10-resnet20-l2-eps0.5" and said.startswith("synth app: opening on cifar10-resnet20-l2-eps0.5")
+    assert float(decided) < 1.5  # the timeout (1 s) and the rest of the call
+    assert float(refused) < 0.5  # the answer is kept: a load does not wait again
+    assert choices == "0" and newlines == "0"  # no other model's classes; one line
+    cli = [sys.executable, "-m", "synth", "generate", "--model", "imagenet-resnet50-l2-eps3", "--out", str(tmp_path)]
+    r = subprocess.run(cli, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "no answer from" in r.stderr, r.stderr[-2000:]
+    assert not list(tmp_path.glob("*.png"))  # never another model's samples
+
+
+def test_a_huge_upload_is_reduced_while_decoded_or_refused_from_its_header(tmp_path):
+    """Before, Gradio decoded any upload whole (a 98-megapixel RGBA PNG: 0.8 -> 3 GB). Now a JPEG is decoded at a
+    reduced scale (PIL's draft) and anything else over APP_MAX_UPLOAD_PIXELS is refused from its header; the peak
+    memory of taking a 54-megapixel JPEG stays far below its 160 MB of pixels."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import blank_png
+    from gradio.data_classes import FileData
+
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((60, 90, 3)) * 255).astype("uint8")).resize((9000, 6000)).save(tmp_path / "big.jpg")
+    png = blank_png(tmp_path / "big.png", 8000, 6250)  # 50 megapixels, declared
+    upload = app.widgets.image_input("photo", 100)
+    with pytest.raises(gr.Error, match="8000x6250: over the 40 megapixels this app takes"):
+        upload.preprocess(FileData(path=str(png)))
+    code = (
+        "import resource, app.widgets; from gradio.data_classes import FileData\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"im = app.widgets.image_input('photo', 100).preprocess(FileData(path={str(tmp_path / 'big.jpg')!r}))\n"
+        "print(im.size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=dict(os.environ), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    size, peak_mb = r.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert size == "(4500, 3000)" and int(peak_mb) < 120, r.stdout  # decoded at half scale
+
+
+def test_shared_links_are_kept_an_hour_and_within_a_size(tmp_path, monkeypatch):
+    """Gradio writes a folder per shared link (deep_links/<id>/state.json) and never removes it; each result the app
+    writes sweeps them: older than an hour, then the oldest past DEEP_LINK_BYTES."""
+    import os
+    import time
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    monkeypatch.setattr(app.files, "DEEP_LINK_BYTES", 3_000_000)
+    links = tmp_path / "deep_links"
+    for k, age in enumerate([7200, 50, 40, 30, 20, 10]):  # seconds ago; the first is two hours old
+        (links / f"link{k}").mkdir(parents=True)
+        with open(links / f"link{k}" / "state.json", "wb") as f:
+            f.truncate(1_000_000)
+        os.utime(links / f"link{k}", (time.time() - age,) * 2)
+    app.runner.as_files((Image.new("RGB", (2, 2)),))
+    assert sorted(p.name for p in links.iterdir()) == ["link3", "link4", "link5"]  # the newest 3 MB
 
 
 def test_a_deep_link_reopens_the_results(client):  # noqa: ARG001 - the server; the link is a new visitor's

@@ -103,23 +103,59 @@ def test_one_bad_file_costs_only_itself(tiny_dir, tmp_path, capsys):
 
 
 def test_outputs_never_overwrite_silently(tiny_dir, tmp_path, capsys):
-    imgs = _photos(tmp_path / "in", ["photo.jpg", "photo.png"])
+    imgs = _photos(tmp_path / "in", ["photo.png"])
     argv = ["translate", "--model", str(tiny_dir), "--target", "cat", "--steps", "1", "--out", str(tmp_path / "out")]
-    with pytest.raises(SystemExit) as e:
-        main([*argv, "--input", str(imgs)])
-    assert e.value.code == 2 and "photo.jpg and photo.png would write the same" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # refused before any work
-    (imgs / "photo.png").unlink()
     main([*argv, "--input", str(imgs)])
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:
         main([*argv, "--input", str(imgs)])
-    assert (
-        e.value.code == 2
-        and "already in" in capsys.readouterr().err
-        and "--overwrite" in capsys.readouterr().err + "--overwrite"
-    )
+    err = capsys.readouterr().err
+    assert e.value.code == 3 and "already in" in err and "--overwrite" in err
     main([*argv, "--input", str(imgs), "--overwrite"])
+
+
+def test_inputs_sharing_a_name_write_distinct_files_and_cost_no_other_input(tiny_dir, tmp_path, capsys):
+    # before, a.jpg next to a.png aborted the whole batch and nothing was written
+    imgs = _photos(tmp_path / "in", ["a.jpg", "a.png", "b.png", "a_png.png"])
+    with pytest.raises(SystemExit) as e:
+        main(["translate", "--model", str(tiny_dir), "--input", str(imgs), "--target", "cat", "--steps", "1",
+              "--out", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err
+    # a.png's alternative name is another input's: only a.png is skipped, said so; the rest are written
+    assert (
+        e.value.code == 1 and "a.jpg and a.png share a name" in err and "skipped" in err and "a_png.png is taken" in err
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg.png", "a_png.png", "b.png"]
+    (imgs / "a_png.png").unlink()
+    main(["visualize", "--model", str(tiny_dir), "--input", str(imgs), "--target", "cat", "--steps", "2",
+          "--frames", "2", "--out", str(tmp_path / "vis")])  # fmt: skip
+    assert "a.jpg and a.png share a name; written as a.jpg -> a_jpg, a.png -> a_png" in capsys.readouterr().err
+    names = ["a_jpg_0.png", "a_jpg_1.png", "a_png_0.png", "a_png_1.png", "b_0.png", "b_1.png"]
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == names
+
+
+def test_exit_codes(tiny_dir, tmp_path, capsys):
+    """0 all written, 1 some inputs failed and the rest written, 2 a usage error (nothing done), 3 nothing written."""
+    imgs = _photos(tmp_path / "in", ["a.png", "b.png"])
+    vis = ["visualize", "--model", str(tiny_dir), "--target", "cat", "--steps", "1"]
+
+    def code(*argv, out="out"):
+        with pytest.raises(SystemExit) as e:
+            main([*vis, "--out", str(tmp_path / out), *argv])
+            raise SystemExit(0)
+        return e.value.code
+
+    assert code("--input", str(imgs)) == 0
+    for bad in (["--frames", "0"], ["--frames", "-3"], ["--batch-size", "0"], ["--steps", "0"], ["--frames", "x"]):
+        assert code("--input", str(imgs), *bad, out="o2") == 2, bad  # before, --frames 0 wrote nothing and exit 0
+    assert code("--input", str(imgs), "--target", "no such class", out="o2") == 2
+    assert not (tmp_path / "o2").exists()
+    (imgs / "b.png").write_text("not an image")
+    assert code("--input", str(imgs), out="o3") == 1
+    (imgs / "a.png").write_text("not an image")
+    assert code("--input", str(imgs), out="o4") == 3  # every input skipped
+    assert code("--input", str(tmp_path / "missing.png"), out="o5") == 3
+    assert "--frames must be a whole number from 1 to 100" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make_out", [lambda p: p.write_text("a file"), lambda p: None])
@@ -139,7 +175,7 @@ def test_bad_out_is_refused_before_work(tiny_dir, tmp_path, capsys, make_out, mo
     imgs = _photos(tmp_path / "in", ["a.png"])
     with pytest.raises(SystemExit) as e:
         main(["translate", "--model", str(tiny_dir), "--input", str(imgs), "--target", "cat", "--out", str(target)])
-    assert e.value.code == 2 and "is not a writable folder" in capsys.readouterr().err and not ran
+    assert e.value.code == 3 and "is not a writable folder" in capsys.readouterr().err and not ran
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The committed embedded models: they load offline, classify real CIFAR-10 test images far above chance,
 and the robust one stays accurate under a small L2 attack where its standard twin does not."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import synth
+from synth.checks import ModelLoadError, check_embedded
 from synth.images import load_image, to_tensor
 from synth.pgd import Settings, pgd
 
@@ -121,3 +123,31 @@ def test_embedded_imagenet_mobilenet_names_the_projects_photos_offline(monkeypat
     }
     assert top["photos/coffee.jpg"] == "espresso" and top["horse2zebra/zebra.jpg"] == "zebra"
     assert model.class_index(top["photos/chelsea.jpg"]) in model.target_classes("cat")
+
+
+def test_every_embedded_file_has_its_sha256_listed_and_matches():
+    """SHA256SUMS lists every embedded config and weight file (an export into the package rewrites it) and each
+    file matches its sum."""
+    pretrained = Path(synth.models.PRETRAINED_DIR)
+    listed = {line.split()[1] for line in (pretrained / "SHA256SUMS").read_text().splitlines()}
+    files = {
+        f.relative_to(pretrained).as_posix() for f in pretrained.glob("*/*") if f.suffix in (".json", ".safetensors")
+    }
+    assert listed == files
+    for folder in (f for f in pretrained.iterdir() if f.is_dir()):
+        check_embedded(folder)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.write_bytes(p.read_bytes()[:-1] + b"\x00"),  # one byte changed
+        lambda p: p.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n"),  # LFS pointer
+    ],
+)
+def test_a_damaged_embedded_model_is_refused(tmp_path, monkeypatch, damage):
+    shutil.copytree(Path(synth.models.PRETRAINED_DIR) / "robust-cifar10", tmp_path / "robust-cifar10")
+    damage(tmp_path / "robust-cifar10" / "model.safetensors")
+    monkeypatch.setattr(synth.loading, "PRETRAINED_DIR", tmp_path)
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors does not match its sha256 .*reinstall synth"):
+        synth.loading._load_uncached("cifar10-resnet20-l2-eps0.5")

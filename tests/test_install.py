@@ -29,9 +29,9 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_the_wheel_holds_the_package_and_every_embedded_model(wheel):
     names = set(wheel.namelist())
     assert "synth/__init__.py" in names and "synth/cli.py" in names
-    for folder in (ROOT / "synth" / "pretrained").iterdir():
-        for f in folder.iterdir():
-            assert f"synth/pretrained/{folder.name}/{f.name}" in names
+    pretrained = ROOT / "synth" / "pretrained"
+    for f in (f for f in pretrained.rglob("*") if f.is_file()):
+        assert f"synth/pretrained/{f.relative_to(pretrained).as_posix()}" in names  # SHA256SUMS too
     assert all(n.startswith(("synth/", "synth-")) for n in names)  # the package and its metadata, nothing else
 
 

@@ -398,6 +398,7 @@ def test_config_claiming_a_wider_arch_is_refused_before_allocating(tmp_path, tin
         ({"num_classes": 10**6, "class_names": None}, "num_classes"),
         ({"num_classes": 10**6, "class_names": ["c"] * 10**6}, "num_classes"),
         ({"input_size": 10**6}, "input_size"),
+        ({"input_size": 4096}, "input_size 4096 is outside 1..512"),  # was 6.8 GB, then a traceback
         ({"class_names": ["x" * 10**5] * 10}, "class name"),
         ({"std": [0, 0, 0]}, "std"),
         ({"arch": "cifar_resnet100004"}, "depth"),
@@ -540,7 +541,7 @@ for repo in ("user/wide", "user/bad-model", "user/bad-seeds"):
     assert lines[2].startswith("user/bad-seeds ERR user/bad-seeds/seeds.safetensors")
 
 
-def test_cli_damaged_model_is_one_line_and_exit_2(tmp_path, tiny_dir, capsys):
+def test_cli_damaged_model_is_one_line_and_exit_3(tmp_path, tiny_dir, capsys):
     from synth.cli import main
 
     d = model_folder(tiny_dir, tmp_path / "damaged")
@@ -548,5 +549,5 @@ def test_cli_damaged_model_is_one_line_and_exit_2(tmp_path, tiny_dir, capsys):
     with pytest.raises(SystemExit) as e:
         main(["generate", "--model", str(d), "--out", str(tmp_path / "out"), "--n", "1", "--steps", "1"])
     err = capsys.readouterr().err
-    assert e.value.code == 2
+    assert e.value.code == 3  # nothing written
     assert err.count("\n") == 1 and err.startswith("error: ") and "model.safetensors" in err, err

@@ -85,6 +85,25 @@ def test_super_resolve(tiny):
     assert big.size == (80, 48)
 
 
+def test_super_resolve_holds_flat_areas_flat(tiny):
+    """'ours' scales the push by the start's local detail: a flat half stays exactly the grey it was (before, a
+    pattern grew on flat areas: a lattice on skies and walls), a textured half still changes; detail=0 lets the
+    push act everywhere."""
+    rng = np.random.default_rng(0)
+    a = np.full((12, 20, 3), 128, np.uint8)
+    a[:, 10:] = (rng.random((12, 10, 3)) * 255).astype("uint8")
+    small = Image.fromarray(a)
+    start = synth.starts.upsample(to_tensor(small), 4, "backprojected")
+    out = to_tensor(synth.super_resolve(tiny, small, factor=4, steps=5))
+    free = to_tensor(synth.super_resolve(tiny, small, factor=4, steps=5, detail=0))
+    flat = (slice(None), slice(None), slice(None), slice(0, 20))  # 20 px from the textured half (from 40 px on)
+    assert (out[flat] - 128 / 255).abs().max() < 1 / 255
+    assert (free[flat] - 128 / 255).abs().max() > 2 / 255
+    assert (out[..., 48:] - start[..., 48:]).abs().max() > 4 / 255  # the textured half gets the push
+    with pytest.raises(ValueError, match="detail must be a number >= 0"):
+        synth.super_resolve(tiny, small, factor=4, detail=-1)
+
+
 def test_batch_of_images(tiny, photo, mask48x64):
     outs = synth.inpaint(tiny, [photo, photo], [mask48x64, mask48x64], **FAST)
     assert len(outs) == 2 and (arr(outs[0]) == arr(outs[1])).all()

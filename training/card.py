@@ -139,11 +139,17 @@ def _limits(model) -> list[str]:
 
 
 def save_with_card(model, to, card: ModelCard):
-    """Write `to`/README.md (the card) then config.json + model.safetensors (+ seeds) next to it."""
+    """Write `to`/README.md (the card) then config.json + model.safetensors (+ seeds) next to it; into the package
+    (synth/pretrained), the package's sha256 list is rewritten too."""
     from pathlib import Path
+
+    from synth.checks import write_embedded_sums
+    from synth.registry import PRETRAINED_DIR
 
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     card.save(to / "README.md")
     model.save_pretrained(to)  # keeps an existing README.md
+    if to.resolve().parent == PRETRAINED_DIR.resolve():
+        write_embedded_sums()
     return to
