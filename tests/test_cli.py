@@ -210,3 +210,58 @@ def test_an_input_whose_output_is_too_large_is_skipped_before_any_work(tiny_dir,
     assert e.value.code == 1
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["small.png"]
     assert "skipped" in (err := capsys.readouterr().err) and "6400x4800: over 16 megapixels" in err
+
+
+def _readme_block(heading: str, lang: str) -> str:
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split(heading, 1)[1]
+    return re.search(rf"```{lang}\n(.*?)```", section, re.S).group(1)
+
+
+def _readme_inputs(folder: Path) -> None:
+    """The files the README's examples name, made small."""
+    rng = np.random.default_rng(0)
+    photo = lambda: Image.fromarray((rng.random((40, 48, 3)) * 255).astype("uint8"))  # noqa: E731
+    mask = Image.new("L", (48, 40))
+    mask.paste(255, (10, 10, 30, 30))
+    for sub in ("photos", "masks", "horses"):
+        (folder / sub).mkdir()
+    for name in ("photo.jpg", "photos/a.jpg", "photos/b.jpg", "horses/h.jpg"):
+        photo().save(folder / name)
+    for name in ("mask.png", "masks/a.png", "masks/b.png"):
+        mask.save(folder / name)
+    photo().resize((12, 10)).save(folder / "small.png")
+    photo().save(folder / "drawing.png")
+
+
+def test_readme_command_line_block_runs_as_written(tmp_path, monkeypatch, capsys):
+    """Every `python -m synth ...` line of the README's Command line block, on small files of the names it uses."""
+    import shlex
+
+    _readme_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    lines = [line.split("#")[0] for line in _readme_block("## Command line", "bash").splitlines() if line.strip()]
+    assert len(lines) >= 10
+    for line in lines:
+        argv = shlex.split(line)
+        assert argv[:3] == ["python", "-m", "synth"], line
+        try:
+            main(argv[3:] + (["--overwrite"] if argv[3] != "models" else []))
+        except SystemExit as e:
+            assert e.code in (0, None), (line, capsys.readouterr().err)
+    assert len(list((tmp_path / "out").iterdir())) >= 10
+
+
+def test_readme_python_block_runs_as_written(tmp_path):
+    """The README's Python block, its photo, mask, small_photo and drawing bound to small files."""
+    _readme_inputs(tmp_path)
+    env = {
+        "photo": str(tmp_path / "photo.jpg"),
+        "mask": str(tmp_path / "mask.png"),
+        "small_photo": str(tmp_path / "small.png"),
+        "drawing": str(tmp_path / "drawing.png"),
+    }
+    exec(compile(_readme_block("## Python", "python"), "README.md", "exec"), env)
+    assert len(env["imgs"]) == 4 and len(env["frames"]) == 5 and env["out"].size == (48, 40)
