@@ -440,7 +440,7 @@ TABS = [
         "suggested, with a preview of what each adds) and PGD paints it in. *Stack* makes the result the next "
         "edit's photo.",
         inputs=paint_inputs,
-        outputs=lambda: pair(type="pil"),
+        outputs=lambda: pair(type="pil", interactive=False),  # (read by Stack, so Gradio would offer an upload)
         prepare=prepare_paint,
         extra=add_feature_suggestions,
         slider=photo_before,

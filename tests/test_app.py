@@ -825,3 +825,10 @@ def test_every_tab_runs_offline_on_the_embedded_imagenet_mobilenet(client, files
     image = out[which]
     image = image[0]["image"] if isinstance(image, list) else image  # a gallery: its first picture
     assert Image.open(image).size == size
+
+
+def test_result_images_do_not_look_like_inputs():
+    """The Paint tab's result is read by Stack (an event input), which made Gradio draw it as an upload area."""
+    results = [b for b in app.demo.blocks.values() if isinstance(b, gr.Image) and b.label == "Robust model"]
+    assert results and all(b.interactive is not True for b in results)
+    assert any(b.interactive is False for b in results)  # the one Stack reads says so
