@@ -11,6 +11,8 @@ import torch
 import synth
 from synth.models import DEFAULT_MODEL
 
+from .errors import refused
+
 HUB_MODEL = "imagenet-resnet50-l2-eps3"  # the Space's model when it can be had (README: preload_from_hub)
 
 
@@ -31,7 +33,7 @@ def get_model(name: str):
     try:
         model = synth.load_model(name or start_model())
     except synth.ModelLoadError as e:
-        raise gr.Error(f"{e}", duration=None, print_exception=False) from None
+        raise refused(f"{e}", duration=None) from None
     return model.cuda() if torch.cuda.is_available() else model
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 import synth
 
+from .errors import refused
 from .files import RESULTS_DIR, sweep_app_files
 from .models import get_model, twin_of
 from .widgets import check
@@ -97,7 +98,7 @@ def streamed(work, progress):
         while True:
             kind, value = q.get()
             if kind == "error":
-                raise gr.Error(value, print_exception=False)
+                raise refused(value)
             if kind == "cancelled":
                 return
             yield kind, value
@@ -167,11 +168,10 @@ def check_work(plan: synth.Plan, n_models: int) -> None:
     work = plan.pixel_steps * n_models
     limit = APP_MAX_WORK * (GPU_WORK_FACTOR if torch.cuda.is_available() else 1)
     if work > limit:
-        raise gr.Error(
+        raise refused(
             f"this request is {work / 1e6:.0f} M pixel-steps of PGD ({plan.images} image(s) of "
             f"{plan.side}x{plan.side} x {plan.settings.steps} steps x {n_models} model(s)); one request may use "
             f"{limit / 1e6:.0f} M here: use fewer steps, a smaller image or factor, or untick the standard model",
-            print_exception=False,
         )
 
 
@@ -182,7 +182,7 @@ def number(value, kind=float):
     try:
         return kind(value)
     except (TypeError, ValueError, OverflowError):
-        raise gr.Error(f"expected a number, got {value!r}", print_exception=False) from None
+        raise refused(f"expected a number, got {value!r}") from None
 
 
 def handler(tab: Tab, describe: dict[str, str], n_outputs: int):

@@ -17,6 +17,7 @@ import synth.metrics
 import synth.starts
 from synth.images import to_pil
 
+from .errors import refused
 from .models import get_model
 from .runner import run_task
 from .widgets import as_rgb, check, class_dropdown, editor_parts, image_input, numeric, photo_editor
@@ -124,9 +125,9 @@ def masked_inputs(label, colour, rest):
 def prepare_photo_to_class(model, image, target):
     photo = as_rgb(image)
     if photo is None:
-        raise gr.Error("upload a photo first", print_exception=False)
+        raise refused("upload a photo first")
     if not target:
-        raise gr.Error("pick a target class", print_exception=False)
+        raise refused("pick a target class")
     return Job((photo,), dict(target=target), Shown(size=photo.size, before=photo))
 
 
@@ -216,7 +217,7 @@ def super_resolve_outputs():
 def prepare_super_resolve(model, image, factor, start, original):
     small = as_rgb(image)
     if small is None:
-        raise gr.Error("upload a small photo first", print_exception=False)
+        raise refused("upload a small photo first")
     kwargs = dict(factor=check(int, factor), start=None if start in (None, "preset") else start)
     return Job((small,), kwargs, Shown(original=as_rgb(original)))
 
@@ -269,7 +270,7 @@ def prepare_sketch(model, drawing, uploaded, label):
         img = drawing.get("composite") if isinstance(drawing, dict) else drawing
     img = as_rgb(img)
     if img is None or np.asarray(img).min() == 255:
-        raise gr.Error("draw something (or upload a drawing) first", print_exception=False)
+        raise refused("draw something (or upload a drawing) first")
     return Job((img,), dict(label=label or None), Shown(size=img.size))
 
 
@@ -285,11 +286,11 @@ def paint_inputs():
 def prepare_paint(model, editor, uploaded_mask, feature_k):
     photo, mask = editor_parts(editor, uploaded_mask)
     if feature_k in (None, ""):
-        raise gr.Error("choose a feature (click 'Suggest features' or type an index)", print_exception=False)
+        raise refused("choose a feature (click 'Suggest features' or type an index)")
     try:
         feature = int(feature_k)
     except (TypeError, ValueError):
-        raise gr.Error(f"feature must be an integer index, got {feature_k!r}", print_exception=False) from None
+        raise refused(f"feature must be an integer index, got {feature_k!r}") from None
     return Job((photo, mask), dict(feature=feature), Shown(before=photo))
 
 
@@ -311,7 +312,7 @@ def do_suggest(model_name, editor, uploaded_mask):
 def stack_edit(result):
     """Use the painted result as the next edit's photo (edits stack)."""
     if result is None:
-        raise gr.Error("nothing to stack yet: run a paint first", print_exception=False)
+        raise refused("nothing to stack yet: run a paint first")
     return {"background": result, "layers": [], "composite": result}
 
 

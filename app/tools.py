@@ -21,7 +21,8 @@ from PIL import Image
 
 import synth
 
-from .files import RESULTS_DIR, sweep_app_files, tool_dir
+from .errors import refused
+from .files import RESULTS_DIR, tool_dir
 from .runner import run
 from .widgets import reduced
 
@@ -53,7 +54,7 @@ def fetch_image(value, name: str) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str) or not value.startswith(("data:", "http://", "https://")):
-        raise gr.Error(f"{name}: expected {IMAGE}, got {str(value)[:60]!r}", print_exception=False)
+        raise refused(f"{name}: expected {IMAGE}, got {str(value)[:60]!r}")
     try:
         if value.startswith("data:"):
             path = processing_utils.save_base64_to_cache(value, gradio_utils.get_upload_folder())
@@ -61,11 +62,11 @@ def fetch_image(value, name: str) -> str | None:
             folder = gradio_utils.get_upload_folder()
             path = served_file(value) or processing_utils.ssrf_protected_download(value, folder)
     except Exception as e:  # noqa: BLE001 - a bad URL of any kind is the caller's to fix: say which and why
-        raise gr.Error(f"{name}: could not read {value[:60]!r} ({type(e).__name__})", print_exception=False) from None
+        raise refused(f"{name}: could not read {value[:60]!r} ({type(e).__name__})") from None
     try:
         return reduced(path)  # as an upload is: a huge image refused from its header, a huge JPEG reduced
     except synth.ImageError as e:
-        raise gr.Error(f"{name}: {str(e).replace(path, 'the image')}", print_exception=False) from None
+        raise refused(f"{name}: {str(e).replace(path, 'the image')}") from None
 
 
 def one_image(value) -> Image.Image:
@@ -116,10 +117,9 @@ def tool_for(tab, fields: dict, describe: dict[str, str], robust: int):
         for values in run(tab, progress=lambda *a, **k: None, **args):
             final = values if values is not None else final  # previews, then the result
         if final is None:
-            raise gr.Error("stopped before a result", print_exception=False)
+            raise refused("stopped before a result")
         out = tool_dir() / f"{uuid.uuid4().hex}.png"
-        one_image(final[robust]).save(out, compress_level=1)
-        sweep_app_files()
+        one_image(final[robust]).save(out, compress_level=1)  # (run's results swept this folder)
         return FileData(path=str(out), orig_name=f"{tab.api_name}.png")
 
     signature = inspect.Signature(params, return_annotation=FileData)

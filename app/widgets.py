@@ -12,6 +12,7 @@ from PIL import Image
 
 import synth
 
+from .errors import refused
 from .files import RESULTS_DIR
 from .models import class_choices, start_model
 
@@ -56,15 +57,11 @@ def readable(component):
                 try:
                     f.path = reduced(f.path)
                 except synth.ImageError as e:
-                    raise gr.Error(
-                        f"{str(e).replace(f.path, name)}; upload a PNG, JPEG, WebP or BMP", print_exception=False
-                    ) from None
+                    raise refused(f"{str(e).replace(f.path, name)}; upload a PNG, JPEG, WebP or BMP") from None
         try:
             return preprocess(payload)
         except (OSError, ValueError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
-            raise gr.Error(
-                f"the upload: not a readable image ({e.__class__.__name__})", print_exception=False
-            ) from None
+            raise refused(f"the upload: not a readable image ({e.__class__.__name__})") from None
 
     component.preprocess = checked
     return component
@@ -79,11 +76,11 @@ def numeric(component):
         try:
             value = preprocess(payload)
         except gr.Error as e:  # a number out of the field's range: Gradio's message says which bound
-            raise gr.Error(f"{component.label}: {e.message}", print_exception=False) from None
+            raise refused(f"{component.label}: {e.message}") from None
         except (TypeError, ValueError, OverflowError):
             value = float("nan")
         if isinstance(value, float) and value != value:
-            raise gr.Error(f"{component.label}: expected a number, got {payload!r}", print_exception=False)
+            raise refused(f"{component.label}: expected a number, got {payload!r}")
         return value
 
     component.preprocess = checked
@@ -117,7 +114,7 @@ def as_rgb(img) -> Image.Image | None:
     try:
         im = synth.load_image(img)
     except synth.ImageError as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        raise refused(str(e)) from None
     if max(im.size) > APP_MAX_SIDE:
         im.thumbnail((APP_MAX_SIDE, APP_MAX_SIDE), Image.Resampling.LANCZOS)
         gr.Warning(f"large image downscaled to {im.width}x{im.height}")
@@ -127,14 +124,14 @@ def as_rgb(img) -> Image.Image | None:
 def editor_parts(value, uploaded_mask=None):
     """(photo, mask) from an ImageEditor value and an optional uploaded mask (which wins)."""
     if not value or value.get("background") is None:
-        raise gr.Error("upload a photo first", print_exception=False)
+        raise refused("upload a photo first")
     photo = as_rgb(value["background"])
     if uploaded_mask is not None:  # read as synth reads masks (transparency counts), fitted to a downscaled photo
         mask = synth.images.mask_image(check(lambda m: synth.load_mask(m, photo.size, fit=True), uploaded_mask))
     else:
         mask = synth.mask_from_layers(value.get("layers"), photo.size)
     if not np.asarray(mask).any():
-        raise gr.Error("the mask is empty: paint the region with the brush (or upload a mask)", print_exception=False)
+        raise refused("the mask is empty: paint the region with the brush (or upload a mask)")
     return photo, mask
 
 
@@ -159,4 +156,4 @@ def check(fn, value):
     except gr.Error:
         raise
     except (TypeError, ValueError) as e:
-        raise gr.Error(str(e), print_exception=False) from None
+        raise refused(str(e)) from None
