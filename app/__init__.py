@@ -5,7 +5,8 @@
 widgets.py (inputs checked as synth checks them), models.py (which model, its twin, its classes), tabs.py (a `Tab`
 per task: inputs, outputs, how they become a call and how a result is shown), runner.py (one runner for every
 tab: sizing, progress, previews, Stop, files), layout.py (the page and its events), tools.py (the MCP tools: a tab
-each, images as URLs in, one PNG out), files.py (what the app writes, swept hourly), errors.py (a refusal: one line, no traceback). `app.demo` is built on first
+each, images as URLs in, one PNG out), files.py (what the app writes, swept hourly), errors.py (a refusal: one line, no traceback),
+share.py (the Share buttons' links: a tab's values kept, reopened by ?share=<id>). `app.demo` is built on first
 use: importing the package probes nothing.
 """
 

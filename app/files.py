@@ -1,5 +1,6 @@
-"""The files the app writes itself - large results, reduced uploads, tool results - and the sweep that keeps them,
-and Gradio's shared-link folders, to an hour (and the links to DEEP_LINK_BYTES)."""
+"""The files the app writes itself - large results, reduced uploads, tool results, shared links - and the sweep that
+keeps them, and Gradio's deep-link folders, to an hour (and the links to DEEP_LINK_BYTES); which files the app may
+hand back to a browser or a tool (`served`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,25 @@ from pathlib import Path
 from gradio import utils as gradio_utils
 
 RESULTS_DIR = Path(tempfile.mkdtemp(prefix="synth-results-"))
-# Gradio writes each shared link's page state into its upload folder (deep_links/, ~300 KB a result) and never
-# removes it: the app keeps an hour of links (their result images go from Gradio's cache after an hour) and at most
-# DEEP_LINK_BYTES, the newest
+# Gradio's deep-link route (open to any visitor, though the app's Share buttons no longer use it) writes a page's
+# state into its upload folder (deep_links/, ~300 KB each) and never removes it: the app keeps an hour of them (the
+# images they name go from Gradio's cache after an hour) and at most DEEP_LINK_BYTES, the newest; the same for the
+# app's own links (app.share, ~2 KB each)
 DEEP_LINK_BYTES = 200_000_000
+
+
+def links_dir() -> Path:
+    """Where the Share buttons keep their links (app.share): in Gradio's upload folder, swept with it."""
+    d = Path(gradio_utils.get_upload_folder()) / "shared_links"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def served(path: str | Path) -> bool:
+    """Whether `path` is a file this app serves: an upload, a result, a cached example's output."""
+    local = Path(path).resolve()
+    roots = (gradio_utils.get_upload_folder(), RESULTS_DIR, gradio_utils.get_cache_folder())
+    return local.is_file() and any(local.is_relative_to(Path(r).resolve()) for r in roots)
 
 
 def tool_dir() -> Path:
@@ -25,9 +41,10 @@ def tool_dir() -> Path:
 
 
 def sweep_app_files() -> None:
-    """Each result the app writes sweeps: its own files and Gradio's shared-link folders."""
+    """Each result the app writes sweeps: its own files, its shared links and Gradio's deep-link folders."""
     sweep(RESULTS_DIR)
     sweep(tool_dir())
+    sweep(links_dir(), max_bytes=DEEP_LINK_BYTES)
     sweep(Path(gradio_utils.get_upload_folder()) / "deep_links", max_bytes=DEEP_LINK_BYTES)
 
 

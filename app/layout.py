@@ -16,6 +16,7 @@ import gradio as gr
 import synth
 from synth.models import DEFAULT_MODEL, MODELS
 
+from . import share as app_share
 from .models import class_choices, start_model
 from .runner import handler
 from .tabs import STANDARD, TABS, Tab
@@ -66,11 +67,13 @@ class Shared:
 @dataclass
 class Built:
     """What a built tab gives the page, so that its parts follow the model: its class pickers ({component: blank
-    allowed}), its Advanced fields ({name: component}) and its example sets ([(column, family, model or None)])."""
+    allowed}), its Advanced fields ({name: component}) and its example sets ([(column, family, model or None)]);
+    and what a link to it keeps."""
 
     pickers: dict = field(default_factory=dict)
     advanced: dict = field(default_factory=dict)
     examples: list = field(default_factory=list)
+    kept: dict = field(default_factory=dict)  # what a shared link keeps: {key: component} (fields, then outputs)
 
 
 def advanced_fields():
@@ -101,9 +104,23 @@ def build_tab(tab: Tab, shared: Shared) -> Built:
     outputs = tab.outputs()
     if tab.slider:
         outputs.append(gr.ImageSlider(label="Before / after (robust model)", type="pil", format="png"))
-    # a link that reopens the page as it is (inputs and results) while the server keeps the files: docs/app.md, Share
-    gr.DeepLinkButton("Share a link to this result", copied_value="Link copied", size="md")
     fields = {"model_name": shared.model, **inputs, "preset": shared.preset, "compare": shared.compare, **advanced}
+    kept = {**fields, **{f"output{k}": o for k, o in enumerate(outputs)}}
+    for o in outputs:  # (an event's input is an upload area unless told otherwise: the Share button reads them)
+        o.interactive = False
+    # a link that reopens the page on this tab as it is (inputs and results) while the server keeps the files
+    with gr.Row(equal_height=True):
+        share = gr.Button("Share a link to this result", size="md", scale=1)
+        link = gr.Textbox(
+            show_label=False, placeholder="the link shows here (and is copied)", buttons=["copy"], scale=3
+        )
+    share.click(
+        lambda *values: app_share.save(tab.api_name, dict(zip(kept, values))),
+        list(kept.values()),
+        link,
+        preprocess=False,
+        api_visibility="private",
+    ).then(None, link, link, js=app_share.LINK_JS)
     describe_all = {name: describe(name, c) for name, c in fields.items()}
     fn = handler(tab, describe_all, len(outputs))
     # MCP lists the tab's tool (app.tools: URLs in, one PNG out), not its page event (whose image components MCP
@@ -113,11 +130,15 @@ def build_tab(tab: Tab, shared: Shared) -> Built:
     gr.api(tool_for(tab, fields, describe_all, robust), api_name=f"{tab.api_name}_tool", concurrency_id="pgd")
     fn._mcp_type = "page event"
     event = go.click(fn, list(fields.values()), outputs, api_name=tab.api_name, concurrency_id="pgd")
-    stop.click(None, cancels=[event], api_visibility="private")
+    stop.click(stopped, cancels=[event], api_visibility="private", queue=False)
     examples = add_examples(tab, inputs, outputs, fn)
     if tab.extra:
         tab.extra(shared.model, inputs, outputs)
-    return Built({inputs[k]: blank for k, blank in tab.classes.items()}, advanced, examples)
+    return Built({inputs[k]: blank for k, blank in tab.classes.items()}, advanced, examples, kept)
+
+
+def stopped():
+    gr.Info("Stopped: what the tab shows is the last preview of an unfinished run, not a result")
 
 
 def describe(name: str, component) -> str:
@@ -139,7 +160,7 @@ def add_examples(tab: Tab, inputs: dict, outputs: list, fn) -> list[tuple]:
 
             def run_example(*values, on=on, names=names):
                 for shown in fn(**dict(zip(names, values)), model_name=on, preset="fast"):
-                    yield [shown[k] for k in keep]
+                    yield [shown[k] for k in keep] if len(keep) > 1 else shown[keep[0]]  # (one output: its value)
 
             with gr.Column(visible=shows_examples(start_model(), fam, on)) as column:
                 table = gr.Examples(
@@ -195,52 +216,86 @@ def build_demo() -> gr.Blocks:
             compare = gr.Checkbox(label="Also run the standard (non-robust) model", value=False)
         shared = Shared(model, preset, compare)
         built = {}
-        for tab in TABS:
-            with gr.Tab(tab.title):
-                built[tab.task.__name__] = build_tab(tab, shared)
-        follow_model(demo, shared, built)
+        with gr.Tabs() as tabs:
+            for tab in TABS:
+                with gr.Tab(tab.title, id=tab.api_name):
+                    built[tab.task.__name__] = build_tab(tab, shared)
+        follow_model(demo, tabs, shared, built)
     # all PGD events share one queue (concurrency_id "pgd"): one job at a time on a 2-vCPU box, a bounded line
     demo.queue(default_concurrency_limit=1, max_size=16)
     return demo
 
 
-def follow_model(demo, shared: Shared, built: dict[str, Built]):
+def follow_model(demo, tabs: gr.Tabs, shared: Shared, built: dict[str, Built]):
     """Class pickers and examples (`add_examples`) follow the model; every tab's Advanced fields (`built`: task name
-    -> its Built) show what the model and preset will use."""
+    -> its Built) show what the model and preset will use; a page opened by a shared link (`?share=<id>`) comes
+    back as it was kept. They follow the user's choices (`.input`), not every change: a link sets the model, and
+    the classes, settings and outputs it keeps must not be reset after it."""
     pickers = {c: blank for b in built.values() for c, blank in b.pickers.items()}
     examples = [e for b in built.values() for e in b.examples]
+    fields = [f for b in built.values() for f in b.advanced.values()]
 
-    def refresh_examples(model_name):
-        return [gr.Column(visible=shows_examples(model_name, fam, on)) for _, fam, on in examples]
-
-    def refresh_classes(model_name):
-        """The pickers' classes; for a model that cannot be loaded (a Hub model offline), a line saying so and the
-        Model dropdown back on the embedded model, so that pickers and model stay in step."""
+    def classes(model_name, current: dict) -> dict:
+        """{component: update}: the pickers' classes for the model (each keeps its class where the model has it);
+        for a model that cannot be loaded (a Hub model offline), a line saying so and the embedded model's."""
         try:
             synth.load_model(model_name)
         except synth.ModelLoadError as e:
             gr.Warning(f"{e} - back to {DEFAULT_MODEL}")
-            return [gr.Dropdown(value=DEFAULT_MODEL)] + [gr.skip()] * len(pickers)
+            return {shared.model: DEFAULT_MODEL, **classes(DEFAULT_MODEL, current)}
         choices = class_choices(model_name)
-        pickers_now = [
-            gr.Dropdown(choices=([""] if blank else []) + choices, value="" if blank else choices[0][1])
-            for blank in pickers.values()
-        ]
-        return [gr.skip(), *pickers_now]
+        names = {v for _, v in choices}
+        updates = {}
+        for picker, blank in pickers.items():
+            keep = current.get(picker)
+            value = keep if keep in names or (blank and keep == "") else ("" if blank else choices[0][1])
+            updates[picker] = gr.Dropdown(choices=([""] if blank else []) + choices, value=value)
+        model = updates.get(shared.model, model_name)
+        return {
+            **updates,
+            **{column: gr.Column(visible=shows_examples(model, fam, on)) for column, fam, on in examples},
+        }
 
-    def refresh_settings(model_name, preset_name):
+    def settings(model_name, preset_name) -> dict:
+        """{component: value} of every tab's Advanced fields (None each when the model is not at hand)."""
         try:  # once, not once per tab: a failed load (a Hub model offline) is not cached and may wait on the network
             synth.load_model(model_name)
         except synth.ModelLoadError:
-            return [None] * len(fields)
-        values = {task: advanced_values(model_name, preset_name, task) for task in built}
-        return [values[task][name] for task, b in built.items() for name in b.advanced]
+            return dict.fromkeys(fields)
+        return {
+            b.advanced[name]: value
+            for task, b in built.items()
+            for name, value in advanced_values(model_name, preset_name, task).items()
+        }
 
-    fields = [f for b in built.values() for f in b.advanced.values()]
-    shared.model.change(refresh_classes, shared.model, [shared.model, *pickers], api_visibility="private")
-    shared.model.change(refresh_examples, shared.model, [column for column, _, _ in examples], api_visibility="private")
-    for trigger in (demo.load, shared.model.change, shared.preset.change):
-        trigger(refresh_settings, [shared.model, shared.preset], fields, api_visibility="private")
+    def pick_model(model_name, preset_name, *current):
+        updates = classes(model_name, dict(zip(pickers, current)))
+        return {**updates, **settings(updates.get(shared.model, model_name), preset_name)}
+
+    def open_page(model_name, preset_name, request: gr.Request):
+        """The Advanced fields for the model; with a shared link, its tab, model and values (raw, as kept)."""
+        kept = app_share.load(request.query_params.get(app_share.PARAM)) if request else None
+        if kept is None:
+            return settings(model_name, preset_name)
+        tab = next(b for t, b in zip(TABS, built.values()) if t.api_name == kept["tab"])
+        values = {tab.kept[k]: v for k, v in kept["values"].items() if k in tab.kept}
+        model_name, preset_name = values.get(shared.model, model_name), values.get(shared.preset, preset_name)
+        # the link's values over the preset's settings; the pickers get the model's classes, keeping the link's
+        return {
+            **settings(model_name, preset_name),
+            **values,
+            **classes(model_name, values),
+            tabs: gr.Tabs(selected=kept["tab"]),
+        }
+
+    columns = [column for column, _, _ in examples]
+    followers = [shared.model, *pickers, *columns, *fields]
+    shared.model.input(pick_model, [shared.model, shared.preset, *pickers], followers, api_visibility="private")
+    shared.preset.input(settings, [shared.model, shared.preset], fields, api_visibility="private")
+    page = [tabs, *followers, *(c for b in built.values() for c in b.kept.values())]
+    demo.load(
+        open_page, [shared.model, shared.preset], list(dict.fromkeys(page)), postprocess=False, api_visibility="private"
+    )
 
 
 @functools.cache

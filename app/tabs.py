@@ -279,8 +279,17 @@ def paint_inputs():
     return masked_inputs(
         "Photo - paint the region",
         "#00ffff",
-        lambda: dict(feature_k=gr.Dropdown([], value=None, label="Feature index", allow_custom_value=True)),
+        feature_picker,
     )
+
+
+def feature_picker():
+    """The feature index, with the Suggest button and its previews right under it (wired by add_feature_suggestions:
+    they are found on the dropdown, as `suggest` and `thumbs`)."""
+    feature = gr.Dropdown([], value=None, label="Feature index", allow_custom_value=True)
+    feature.suggest = gr.Button("Suggest features")
+    feature.thumbs = gr.Gallery(label="What each suggested feature adds", format="png", columns=6, height=160)
+    return dict(feature_k=feature)
 
 
 def prepare_paint(model, editor, uploaded_mask, feature_k):
@@ -317,8 +326,7 @@ def stack_edit(result):
 
 
 def add_feature_suggestions(model, inputs, outputs):
-    thumbs = gr.Gallery(label="What each suggested feature adds", format="png", columns=6, height=160)
-    suggest = gr.Button("Suggest features")
+    suggest, thumbs = inputs["feature_k"].suggest, inputs["feature_k"].thumbs
     stack = gr.Button("Stack: use the result as the photo")
     suggest.click(
         do_suggest,

@@ -22,7 +22,7 @@ from PIL import Image
 import synth
 
 from .errors import refused
-from .files import RESULTS_DIR, tool_dir
+from .files import served, tool_dir
 from .runner import run
 from .widgets import reduced
 
@@ -45,8 +45,7 @@ def served_file(url: str) -> str | None:
     if "/gradio_api/file=" not in path:
         return None
     local = Path(unquote(path.split("/gradio_api/file=", 1)[1])).resolve()
-    roots = (Path(gradio_utils.get_upload_folder()).resolve(), RESULTS_DIR.resolve())
-    return str(local) if local.is_file() and any(local.is_relative_to(r) for r in roots) else None
+    return str(local) if served(local) else None
 
 
 def fetch_image(value, name: str) -> str | None:

@@ -1,6 +1,7 @@
 """The Gradio app in-process: every endpoint through gradio_client on the embedded model, plus errors."""
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -670,28 +671,28 @@ def test_shared_links_are_kept_an_hour_and_within_a_size(tmp_path, monkeypatch):
     assert sorted(p.name for p in links.iterdir()) == ["link3", "link4", "link5"]  # the newest 3 MB
 
 
-def test_a_deep_link_reopens_the_results(client):  # noqa: ARG001 - the server; the link is a new visitor's
-    """What each tab's 'Share a link' button copies (gr.DeepLinkButton: the session's deep link) reopens the page
-    with the run's outputs, and the result image it names is served."""
-    import httpx
+def test_a_share_link_names_only_files_this_server_serves(tmp_path, monkeypatch):
+    """A tab's Share button keeps the values the page sent (app.share; the browser test reopens them): a file
+    reference outside what the server serves is refused, not kept for the next visitor to fetch; a link whose
+    images have been swept, or a name that is not a link, opens the page as new."""
+    import os
 
-    assert sum(isinstance(b, gr.DeepLinkButton) for b in app.demo.blocks.values()) == len(app.tabs.TABS)
-    visitor = Client(app.demo.local_url, verbose=False)
-    gallery, _, info = visitor.predict(
-        model_name=C10, label="cat", n=1, seed=5, preset="fast", steps=2, api_name="/generate"
-    )
-    link = httpx.get(app.demo.local_url + "gradio_api/deep_link", params={"session_hash": visitor.session_hash}).text
-    config = httpx.get(app.demo.local_url + "config", params={"deep_link": link.strip('"')}, timeout=30).json()
-    assert config["deep_link_state"] == "valid"
-    values = [c.get("props", {}).get("value") for c in config["components"]]
-    assert info in values  # the generate tab's caption, as the run left it
-    galleries = [v for v in values if isinstance(v, list) and v and isinstance(v[0], dict) and "image" in v[0]]
-    assert len(galleries) == 1 and galleries[0][0]["caption"] == "cat #0 (seed 5)"  # the Generate tab's result
-    served = httpx.get(galleries[0][0]["image"]["url"], timeout=30)
-    assert served.status_code == 200
-    assert np.array_equal(
-        np.asarray(Image.open(io.BytesIO(served.content))), np.asarray(Image.open(gallery[0]["image"]))
-    )
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    result = tmp_path / "abc" / "image.png"
+    result.parent.mkdir()
+    Image.new("RGB", (4, 4)).save(result)
+    os.utime(result, (0, 0))  # an old file (Gradio's cache reuses files by content): the link renews it
+    values = {"model_name": C10, "output0": {"path": str(result), "url": "/gradio_api/file=x"}, "label": "cat"}
+    link = app.share.save("generate", values)
+    assert app.share.load(link) == {"tab": "generate", "values": values}
+    assert time.time() - result.stat().st_mtime < 60
+    with pytest.raises(gr.Error, match="not one this server serves"):
+        app.share.save("generate", {**values, "output0": {"path": "/etc/passwd"}})
+    with pytest.raises(gr.Error, match="nothing to share yet"):
+        app.share.save("generate", {"output0": None, "label": ""})
+    assert app.share.load("../" + link) is None and app.share.load("0" * 32) is None
+    result.unlink()
+    assert app.share.load(link) is None
 
 
 def test_super_classes_in_the_pickers_and_through_the_api(client, files, tmp_path):
