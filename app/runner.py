@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import math
+import os
 import queue
 import threading
 import traceback
@@ -19,6 +20,8 @@ import torch
 from PIL import Image
 
 import synth
+import synth.tasks
+from synth.planning import activation_bytes
 
 from .errors import refused
 from .files import RESULTS_DIR, sweep_app_files
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 # refused. Uploads are downscaled to app.widgets.APP_MAX_SIDE; the package's own limits are in synth.images.
 APP_MAX_OUTPUT_PIXELS = 4_000_000
 APP_MAX_WORK = 100_000_000
+# ...and so are requests whose memory (synth.Plan.memory, an upper estimate) is over APP_MEMORY_MB above what the
+# app holds idle: 2 GB by default, what a free 16 GB CPU Space leaves a visitor with room for another's request
+APP_MEMORY_MB = int(os.environ.get("SYNTH_APP_MEMORY_MB", "2048"))
 GPU_WORK_FACTOR = 20
 PREVIEWS = 10  # previews drawn while PGD runs, at most, a run
 FAST_PNG_PIXELS = 1_000_000  # result images larger than this are written by the app (`as_files`), not by Gradio
@@ -119,7 +125,7 @@ def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, 
     job.plan = check(lambda o: synth.plan(tab.task, model, *job.args, **job.kwargs, **o), options)
     twin = twin_of(model) if compare else None
     models = [model] if twin is None else [model, twin]
-    check_work(job.plan, len(models))
+    check_work(job.plan, len(models), model)
     results, files = [], {}  # files: what as_files wrote in this run
     for m in models:
         work = lambda cb, m=m: run_task(  # noqa: E731
@@ -161,10 +167,18 @@ def as_files(values, preview: bool = False, written: dict | None = None):
     return walk(values)
 
 
-def check_work(plan: synth.Plan, n_models: int) -> None:
-    """Refuse a request, before it runs, whose outputs are over the app's APP_MAX_OUTPUT_PIXELS or whose PGD work
-    (model-input pixels x steps x models) is over its bound."""
+def check_work(plan: synth.Plan, n_models: int, model) -> None:
+    """Refuse a request, before it runs, whose outputs are over the app's APP_MAX_OUTPUT_PIXELS, whose PGD work
+    (model-input pixels x steps x models) is over its bound, or whose memory is over APP_MEMORY_MB (the models run
+    one after the other: one's memory)."""
     check(lambda p: p.check_outputs(APP_MAX_OUTPUT_PIXELS), plan)
+    need = plan.memory(activation_bytes(model), synth.tasks.TILE_BATCH_PIXELS) / 2**20
+    if need > APP_MEMORY_MB:
+        raise refused(
+            f"this request would hold about {need:,.0f} MB of memory ({plan.images} image(s) of {plan.side}x{plan.side} "
+            f"for PGD, outputs of {sum(w * h for w, h in plan.outputs) / 1e6:.1f} MP); one request may use "
+            f"{APP_MEMORY_MB:,} MB here (SYNTH_APP_MEMORY_MB): use a smaller image or factor, or fewer samples"
+        )
     work = plan.pixel_steps * n_models
     limit = APP_MAX_WORK * (GPU_WORK_FACTOR if torch.cuda.is_available() else 1)
     if work > limit:

@@ -10,6 +10,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
+
 from .images import MAX_OUTPUT_PIXELS, ImageError, check_mask, load_image, read_mask
 from .pgd import Settings, whole_number
 from .photos import as_list, squares_for
@@ -37,12 +39,51 @@ class Plan:
         """The PGD work: model-input pixels x steps (what a request costs, on one model)."""
         return self.images * self.side**2 * self.settings.steps
 
+    def memory(self, image_bytes: int, batch_pixels: int) -> int:
+        """Bytes the task holds at its peak, about: PGD's batch (`image_bytes` per model input, `activation_bytes`;
+        super-resolution works its tiles about `batch_pixels` model-input pixels at a time, the other tasks all
+        their rows at once) and the task's images at full size (HELD_BYTES per output pixel). An upper estimate:
+        measured peaks were 0.66-0.96x of it (docs/app.md, Limits)."""
+        rows = self.images
+        if self.task == "super_resolve":
+            rows = min(rows, max(1, batch_pixels // self.side**2))
+        pixels = sum(w * h for w, h in self.outputs)
+        return rows * image_bytes + pixels * HELD_BYTES.get(self.task, HELD_BYTES["other"])
+
     def check_outputs(self, limit: int = MAX_OUTPUT_PIXELS) -> None:
         """An ImageError when an image the task enlarges would be over `limit` pixels (an output the size of its
         input is bounded by the input limits instead)."""
         for (w, h), enlarged in zip(self.outputs, self.enlarged):
             if enlarged:
                 refuse_large_output(w, h, limit)
+
+
+# bytes a task holds per output pixel besides PGD's batch (the original, start and result in float32, the images it
+# writes): the peak resident memory of 12 MP inpainting (+316 MB: 26 B a pixel) and of a 4 MP super-resolution
+# output less its tile batch (+300 MB: 75), rounded up
+HELD_BYTES = {"super_resolve": 80, "other": 30}
+
+
+def activation_bytes(model) -> int:
+    """float32 bytes of every layer's output for one model input: about what PGD keeps per image for its backward
+    pass (kept on the model: measured once)."""
+    if getattr(model, "_activation_bytes", None) is None:
+        total = []
+        leaves = [m for m in model.modules() if not list(m.children())]
+        hooks = [
+            m.register_forward_hook(lambda m, a, out: total.append(out.numel() if torch.is_tensor(out) else 0))
+            for m in leaves
+        ]
+        try:
+            with torch.no_grad():
+                model.logits(
+                    torch.zeros(1, 3, model.input_size, model.input_size, device=next(model.parameters()).device)
+                )
+        finally:
+            for h in hooks:
+                h.remove()
+        model._activation_bytes = 4 * sum(total)
+    return model._activation_bytes
 
 
 def refuse_large_output(w: int, h: int, limit: int = MAX_OUTPUT_PIXELS) -> None:

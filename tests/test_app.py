@@ -833,3 +833,34 @@ def test_result_images_do_not_look_like_inputs():
     results = [b for b in app.demo.blocks.values() if isinstance(b, gr.Image) and b.label == "Robust model"]
     assert results and all(b.interactive is not True for b in results)
     assert any(b.interactive is False for b in results)  # the one Stack reads says so
+
+
+def test_a_request_over_the_memory_budget_is_refused_before_it_runs(monkeypatch):
+    """Each request's memory (synth.Plan.memory: PGD's batch at the model's activations per image, and the task's
+    images at full size) is checked against SYNTH_APP_MEMORY_MB before anything runs, in one line; the estimate is
+    an upper bound of what a run holds (measured in a subprocess: the peak grows by 0.5-1x of it)."""
+    import subprocess
+    import sys
+
+    from synth.planning import activation_bytes
+
+    model = synth.load_model(C10)
+    plan = synth.plan(synth.generate, model, "cat", 64, preset="fast")
+    app.runner.check_work(plan, 2, model)  # 64 CIFAR samples: ~120 MB, well inside the default 2 GB
+    monkeypatch.setattr(app.runner, "APP_MEMORY_MB", 50)
+    with pytest.raises(gr.Error, match=r"about 1\d\d MB of memory .* one request may use 50 MB here"):
+        app.runner.check_work(plan, 1, model)
+    assert activation_bytes(model) == 4 * 475_146  # every layer's output for one 32 px image (cached on the model)
+    code = (
+        "import resource, synth, synth.tasks\nfrom synth.planning import activation_bytes\n"
+        "m = synth.load_model('imagenet-mobilenetv2-standard')\n"
+        "need = synth.plan(synth.generate, m, 'goldfish', 16, steps=1).memory(activation_bytes(m), "
+        "synth.tasks.TILE_BATCH_PIXELS)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "synth.generate(m, 'goldfish', 16, steps=1)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before) / need)"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 0.5 < float(r.stdout.split()[-1]) <= 1.0, r.stdout
