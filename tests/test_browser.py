@@ -113,7 +113,9 @@ ROBUST_SHOWN = """() => [...document.querySelectorAll('[role=tabpanel] [data-tes
 def _run(page, button):
     """Click `button` (a run, or an example) and wait for its results: the robust model's output, no progress left."""
     button.click()
-    page.wait_for_function(ROBUST_SHOWN, timeout=120_000)
+    error = page.locator(".toast-body.error")
+    page.wait_for_function(f"() => ({ROBUST_SHOWN})() || document.querySelector('.toast-body.error')", timeout=120_000)
+    assert error.count() == 0, error.first.inner_text()
     _idle(page)
 
 
@@ -125,10 +127,12 @@ def _example(page, panel):
 def _photo_and_mask(mask_png):
     def fill(page, panel):
         files = panel.locator("input[type=file]")
-        files.nth(0).set_input_files(str(EXAMPLES / "photos" / "chelsea.jpg"))  # the editor's photo
-        page.wait_for_timeout(1000)
+        editor = panel.locator("[data-testid=block-label]", has_text="Photo - paint").locator("xpath=../..")
+        editor.locator("input[type=file]").first.set_input_files(str(EXAMPLES / "photos" / "chelsea.jpg"))
+        editor.get_by_text("Upload an image").wait_for(state="hidden", timeout=60_000)  # the editor shows it
         files.nth(1).set_input_files(str(mask_png))  # "...or upload a mask"
-        page.wait_for_timeout(1000)
+        panel.locator(f"img[src*='{mask_png.name}']").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(500)
 
     return fill
 
