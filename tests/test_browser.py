@@ -139,7 +139,7 @@ def _photo_and_mask(mask_png):
 
 def _seen(panel) -> dict:
     """What a visitor sees in a tab: its images (by address: results are files the server serves), the values of
-    its fields, and whether its photo editor shows a photo."""
+    its fields and class pickers, and whether its photo editor shows a photo."""
     return {
         "images": sorted(i.get_attribute("src") for i in panel.locator("img:visible").all()),
         "fields": [
@@ -147,6 +147,7 @@ def _seen(panel) -> dict:
             for f in panel.locator("input[type=text]:visible, input[type=number]:visible, textarea:visible").all()
             if f.get_attribute("placeholder") != "the link shows here (and is copied)"
         ],
+        "classes": [f.input_value() for f in panel.locator("input[role=combobox]:visible").all()],  # the pickers
         "checked": [f.get_attribute("value") for f in panel.locator("input[type=radio]:checked").all()],
         "empty editor": "Upload an image" in panel.inner_text(),  # what a photo editor says until it has a photo
     }
