@@ -19,11 +19,16 @@ RESULTS_DIR = Path(tempfile.mkdtemp(prefix="synth-results-"))
 DEEP_LINK_BYTES = 200_000_000
 
 
-def links_dir() -> Path:
-    """Where the Share buttons keep their links (app.share): in Gradio's upload folder, swept with it."""
-    d = Path(gradio_utils.get_upload_folder()) / "shared_links"
+def upload_subfolder(name: str) -> Path:
+    """A folder of the app's in Gradio's upload folder (which the server serves), made when first asked for."""
+    d = Path(gradio_utils.get_upload_folder()) / name
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def links_dir() -> Path:
+    """Where the Share buttons keep their links (app.share)."""
+    return upload_subfolder("shared_links")
 
 
 def served(path: str | Path) -> bool:
@@ -34,10 +39,8 @@ def served(path: str | Path) -> bool:
 
 
 def tool_dir() -> Path:
-    """Where the MCP tools write their results: in Gradio's upload folder, which the server serves."""
-    d = Path(gradio_utils.get_upload_folder()) / "synth-tools"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    """Where the MCP tools write their results."""
+    return upload_subfolder("synth-tools")
 
 
 def sweep_app_files() -> None:

@@ -130,15 +130,11 @@ def build_tab(tab: Tab, shared: Shared) -> Built:
     gr.api(tool_for(tab, fields, describe_all, robust), api_name=f"{tab.api_name}_tool", concurrency_id="pgd")
     fn._mcp_type = "page event"
     event = go.click(fn, list(fields.values()), outputs, api_name=tab.api_name, concurrency_id="pgd")
-    stop.click(stopped, cancels=[event], api_visibility="private", queue=False)
+    stop.click(None, cancels=[event], api_visibility="private")
     examples = add_examples(tab, inputs, outputs, fn)
     if tab.extra:
         tab.extra(shared.model, inputs, outputs)
     return Built({inputs[k]: blank for k, blank in tab.classes.items()}, advanced, examples, kept)
-
-
-def stopped():
-    gr.Info("Stopped: what the tab shows is the last preview of an unfinished run, not a result")
 
 
 def describe(name: str, component) -> str:

@@ -69,21 +69,26 @@ def imagenet_index(model) -> list[int]:
     return [index[n] for n in model.class_names]
 
 
+def name_of(model) -> dict[int, str]:
+    """ImageNet index -> the model's name for that class."""
+    return dict(zip(imagenet_index(model), model.class_names))
+
+
 def generate(model, judge, classes: list[int]) -> dict:
-    names = [model.class_names[imagenet_index(model).index(c)] for c in classes]
-    samples = [
-        s for i in range(0, len(names), 50) for s in synth.generate(model, names[i : i + 50], n=len(names[i : i + 50]))
-    ]
+    names = list(map(name_of(model).get, classes))
+    samples = []
+    for i in range(0, len(names), 50):  # 50 samples a batch
+        samples += synth.generate(model, names[i : i + 50], n=len(names[i : i + 50]))
     hits = [judge.of_sample(s) == c for s, c in zip(samples, classes)]
     return {"classes": len(classes), "judged_as_class": float(np.mean(hits))}
 
 
 def translate(model, judge, photos: list[Path], labels: list[int], known: list[int]) -> dict:
-    hits, change = [], []
+    hits, change, names = [], [], name_of(model)
     for f, y in zip(photos, labels):
         target = known[(known.index(y) + len(known) // 2) % len(known)]
         im = load_image(f)
-        out = synth.translate(model, im, model.class_names[imagenet_index(model).index(target)])
+        out = synth.translate(model, im, names[target])
         hits.append(judge.of_photo(out) == target)
         change.append(float((to_tensor(out) - to_tensor(im)).abs().mean() * 255))
     return {"photos": len(photos), "judged_as_target": float(np.mean(hits)), "mean_change": float(np.mean(change))}
