@@ -101,6 +101,7 @@ def build_tab(tab: Tab, shared: Shared) -> Built:
     advanced = advanced_fields()
     with gr.Row():
         go, stop = gr.Button(tab.title, variant="primary", scale=4), gr.Button("Stop", scale=1)
+    stopped = gr.Markdown()  # says so when Stop ended a run: its outputs show a preview, not a result
     outputs = tab.outputs()
     if tab.slider:
         outputs.append(gr.ImageSlider(label="Before / after (robust model)", type="pil", format="png"))
@@ -129,12 +130,32 @@ def build_tab(tab: Tab, shared: Shared) -> Built:
     robust = next(k for k, o in enumerate(outputs) if str(o.label).startswith("Robust model"))
     gr.api(tool_for(tab, fields, describe_all, robust), api_name=f"{tab.api_name}_tool", concurrency_id="pgd")
     fn._mcp_type = "page event"
-    event = go.click(fn, list(fields.values()), outputs, api_name=tab.api_name, concurrency_id="pgd")
-    stop.click(None, cancels=[event], api_visibility="private")
+    when_stopped = say_when_stopped(go, stop, stopped, tab.api_name)  # (its click first: the page marks the run)
+    when_stopped(go.click(fn, list(fields.values()), outputs, api_name=tab.api_name, concurrency_id="pgd"))
     examples = add_examples(tab, inputs, outputs, fn)
     if tab.extra:
         tab.extra(shared.model, inputs, outputs)
     return Built({inputs[k]: blank for k, blank in tab.classes.items()}, advanced, examples, kept)
+
+
+STOPPED = "**Stopped** before the end: what shows is the last preview (a partial result) or an earlier result."
+
+
+def say_when_stopped(go, stop, note, name: str):
+    """Stop cancels a run of the tab, and `note` says so when one was going: the page marks the tab's run from the
+    click (a listener of `go` made before the run's, so it runs first) until it ends (`then` follows a finished,
+    failed or cancelled run; a finished one clears the note). Returns what wires the run's event."""
+    runs = "(window.synthRuns ??= new Set())"
+    private = {"api_visibility": "private"}
+    go.click(None, None, None, js=f"() => {{ {runs}.add('{name}'); }}", **private)
+
+    def wire(event):
+        event.then(None, note, note, js=f"(n) => ({runs}.delete('{name}') ? '' : n)", **private)
+        stop.click(
+            None, note, note, js=f"(n) => ({runs}.delete('{name}') ? {STOPPED!r} : n)", cancels=[event], **private
+        )
+
+    return wire
 
 
 def describe(name: str, component) -> str:

@@ -11,6 +11,7 @@ import math
 import os
 import queue
 import threading
+import time
 import traceback
 import uuid
 from typing import TYPE_CHECKING
@@ -79,12 +80,14 @@ def streamed(work, progress):
     the generator (Gradio's cancel, the Stop button) stops the PGD loop at its next step."""
     q: queue.Queue = queue.Queue()
     stop = threading.Event()
+    start = time.monotonic()
 
     def callback(step):
         if stop.is_set():
             raise Cancelled
         if step.i % 5 == 0 or step.i == step.steps:  # the server's threads share the 2 cores and the GIL with PGD
-            progress((step.i, step.steps), desc="PGD steps")
+            # the run's own clock: Gradio's beside the bar restarts with every preview (gradio-app/gradio#4776)
+            progress((step.i, step.steps), desc=f"PGD steps, {time.monotonic() - start:.0f} s")
             q.put(("step", step))
 
     def work_in_thread():

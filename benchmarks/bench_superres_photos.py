@@ -9,8 +9,12 @@ over photos of:
 
 - PSNR (dB) against the original;
 - lattice: on flat areas (the 32 px patches of the original with the lowest quarter of luminance spread), the
-  magnitude spectrum of (result - bicubic), averaged over patches, DC and its row/column left out: its peak over
-  its median. A regular pattern adds up at its frequency; noise does not (a ratio near 2);
+  magnitude spectrum of (result - bicubic), each patch Hann-windowed (no edge leakage), averaged over patches; each
+  frequency over the median of its ring (same radius; from 2 cycles per patch: slower changes are the smooth
+  correction that makes the result downsample to the input, not a pattern). A regular pattern stands out of its
+  ring; a smooth correction or noise does not (a ratio near 1.5). Printed per photo (mean, max) and pooled over
+  all photos' flat patches (a pattern the method adds everywhere adds up there), with the peak's frequency
+  (cycles per patch: 8 is a 4 px period) and amplitude in 8-bit levels. Results are 8-bit, as the user gets them;
 - feature distance: 1 - cosine similarity of the original's and the result's activations at four depths of the
   embedded standard ImageNet MobileNetV2 (a judge that never synthesised here), averaged over depths (LPIPS-like:
   channels unit-normalised per pixel first).
@@ -21,7 +25,6 @@ Photos are for measuring only (ImageNet dev photos are never committed).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 
 import synth
 from synth.images import list_images, load_image, resize, to_pil, to_tensor
+from synth.starts import upsample
 
 JUDGE = "imagenet-mobilenetv2-standard"
 JUDGE_LAYERS = (3, 6, 13, 17)  # torchvision's features.<i>: strides 4, 8, 16, 32
@@ -38,22 +42,32 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(10 * torch.log10(1 / F.mse_loss(a, b)))
 
 
-def lattice(
-    result: torch.Tensor, bicubic: torch.Tensor, original: torch.Tensor, patch: int = 32
-) -> tuple[float, float]:
-    """(peak over median, peak amplitude in 8-bit levels) of the mean magnitude spectrum of (result - bicubic) on
-    the flattest patches: a pattern stands out when the ratio is high, and shows when its amplitude is a level or
-    more (the amplitude of a sinusoid: 2 |F| / pixels)."""
+def flat_spectra(result: torch.Tensor, bicubic: torch.Tensor, original: torch.Tensor, patch: int = 32) -> torch.Tensor:
+    """The Hann-windowed magnitude spectra of (result - bicubic), grey, on the flattest quarter of the original's
+    patch x patch tiles: (n, patch, patch)."""
     grey = lambda x: x[0].mean(0)  # noqa: E731
     diff, orig = grey(result) - grey(bicubic), grey(original)
     h, w = (s // patch * patch for s in orig.shape)
     tiles = lambda x: x[:h, :w].unfold(0, patch, patch).unfold(1, patch, patch).reshape(-1, patch, patch)  # noqa: E731
     spread = tiles(orig).std(dim=(1, 2))
-    flat = spread <= spread.quantile(0.25)
-    spectrum = torch.fft.fft2(tiles(diff)[flat]).abs().mean(0)
-    spectrum[0, :] = spectrum[:, 0] = float("nan")  # DC and the patch's own row/column means
-    values = spectrum[~spectrum.isnan()]
-    return float(values.max() / values.median()), float(2 * values.max() / patch**2 * 255)
+    d = tiles(diff)[spread <= spread.quantile(0.25)]
+    hann = torch.hann_window(patch, periodic=False)
+    return torch.fft.fft2((d - d.mean(dim=(1, 2), keepdim=True)) * hann[:, None] * hann[None, :]).abs()
+
+
+def lattice(spectra: torch.Tensor) -> tuple[float, tuple[int, int], float]:
+    """(peak over its ring's median, the peak's frequency in cycles per patch, its amplitude in 8-bit levels) of the
+    mean of `flat_spectra`: a pattern shows when the ratio is high and its amplitude a level or more."""
+    patch = spectra.shape[-1]
+    mean = spectra.mean(0)
+    f = torch.fft.fftfreq(patch) * patch
+    ring = (f[:, None] ** 2 + f[None, :] ** 2).sqrt().round().long()
+    ratio = torch.zeros_like(mean)
+    for k in range(2, int(ring.max()) + 1):
+        ratio[ring == k] = mean[ring == k] / mean[ring == k].median()
+    u, v = divmod(int(ratio.argmax()), patch)
+    window_gain = torch.hann_window(patch, periodic=False).sum() ** 2
+    return float(ratio.max()), (int(f[u]), int(f[v])), float(2 * mean[u, v] / window_gain * 255)
 
 
 class Judge:
@@ -98,32 +112,37 @@ def main(argv=None):
     ap.add_argument("--no-detail", action="store_true", help="no hold on flat areas (the pre-2026-12 'ours')")
     args = ap.parse_args(argv)
     model, judge = synth.load_model(args.model), Judge()
-    rows = {"bicubic": [], "super_resolve": []}
+    detail = 0 if args.no_detail else args.detail  # 0: no hold (None: the preset's)
+    kw = dict(preset=args.preset, eps=args.eps, steps=args.steps, detail=detail)
+    eight_bit = lambda x: to_tensor(to_pil(x))  # noqa: E731 - what the user gets
+    rows, spectra = {}, {}
     for name, original in photos(args.photos, args.n, args.side, args.factor):
         small = resize(original, (original.shape[-2] // args.factor, original.shape[-1] // args.factor), "area")
         bicubic = resize(small, original.shape[-2:], "bicubic")
-        detail = 0 if args.no_detail else args.detail  # 0: no hold (None: the preset's)
-        kw = dict(preset=args.preset, eps=args.eps, steps=args.steps, detail=detail)
-        out = synth.super_resolve(model, to_pil(small), args.factor, **kw)
-        ours = to_tensor(out)
-        for method, x in (("bicubic", bicubic), ("super_resolve", ours)):
-            ratio, amplitude = lattice(x, bicubic, original) if method != "bicubic" else (float("nan"),) * 2
-            rows[method].append((psnr(x, original), ratio, amplitude, judge.distance(x, original)))
-    n = len(rows["bicubic"])
-    print(f"{n} photos, x{args.factor}, model {model.name}, {kw}")
+        results = {
+            "bicubic": eight_bit(bicubic),
+            "back-projected start": eight_bit(upsample(small, args.factor)),
+            "super_resolve": to_tensor(synth.super_resolve(model, to_pil(small), args.factor, **kw)),
+        }
+        for method, x in results.items():
+            s = flat_spectra(x, bicubic, original)
+            spectra.setdefault(method, []).append(s)
+            rows.setdefault(method, []).append((psnr(x, original), lattice(s)[0], judge.distance(x, original)))
+    print(f"{len(rows['bicubic'])} photos, x{args.factor}, model {model.name}, {kw}; results in 8 bits")
     print(
-        "| method | PSNR (dB) | better PSNR than bicubic | flat-area peak / median | its amplitude (levels) | feature distance |"
+        "| method | PSNR (dB) | better PSNR than bicubic | flat-area peak / ring median: per photo (max; photos over 3) "
+        "| pooled (frequency, amplitude in levels) | feature distance |"
     )
     print("|---|---|---|---|---|---|")
+    base = np.array(rows["bicubic"])[:, 0]
     for method, values in rows.items():
         a = np.array(values)
-        if method == "bicubic":
-            print(f"| bicubic | {a[:, 0].mean():.2f} | - | - | - | {a[:, 3].mean():.4f} |")
-            continue
-        better = (a[:, 0] > np.array(rows["bicubic"])[:, 0]).sum()
+        better = "-" if method == "bicubic" else f"{(a[:, 0] > base).sum()} of {len(a)}"
+        ratio, freq, amplitude = lattice(torch.cat(spectra[method]))
         print(
-            f"| {method} | {a[:, 0].mean():.2f} | {better} of {len(a)} | {a[:, 1].mean():.1f} (max {a[:, 1].max():.1f}) "
-            f"| {a[:, 2].mean():.2f} (max {a[:, 2].max():.2f}) | {a[:, 3].mean():.4f} |"
+            f"| {method} | {a[:, 0].mean():.2f} | {better} | {a[:, 1].mean():.1f} ({a[:, 1].max():.1f}; "
+            f"{(a[:, 1] > 3).sum()} over 3) "
+            f"| {ratio:.1f} ({freq}, {amplitude:.2f}) | {a[:, 2].mean():.4f} |"
         )
 
 

@@ -64,6 +64,18 @@ def test_every_tab_and_one_run(url, tmp_path):
         page.wait_for_timeout(500)
         assert panel.locator("img[alt^='cat #']").count() == 4
         page.screenshot(path=str(shots / "generate_result.png"), full_page=True)
+        stop = panel.get_by_role("button", name="Stop", exact=True)
+        stop.click()  # after the end: nothing to stop, nothing said
+        page.wait_for_timeout(500)
+        assert "Stopped" not in panel.inner_text()
+        # a long run, stopped at its first preview: the page says what shows is partial, and the server idles
+        panel.get_by_text("Advanced").click()
+        panel.get_by_label("steps", exact=True).fill("2000")
+        panel.get_by_role("button", name="Generate", exact=True).click()
+        page.wait_for_function("() => document.body.innerText.includes('PGD steps')", timeout=60_000)
+        stop.click()
+        panel.get_by_text("Stopped before the end").wait_for(timeout=30_000)
+        _idle(page)
         browser.close()
 
 

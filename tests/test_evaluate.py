@@ -133,3 +133,30 @@ def test_translation_rows_per_direction_on_a_two_domain_folder(tmp_path):
     assert rows["horse -> zebra, unchanged"]["change_8bit"] == 0
     moved = rows["horse -> zebra, synth.translate, preset=fast"]
     assert moved["change_8bit"] > 1 and 0 <= moved["success"] <= 1 and moved["seconds_per_image"] >= 0
+
+
+
+def test_superres_lattice_measure_finds_a_faint_regular_pattern_and_not_noise():
+    """benchmarks.bench_superres_photos' lattice, on 8-bit results of a photo-like image (a grainy gradient, busy on
+    the right): a 4 px lattice a quarter of a level high stands out of its ring of frequencies, and a 2 px one more;
+    noise and smooth corrections of up to 5 levels (what back-projection adds) do not."""
+    from benchmarks.bench_superres_photos import flat_spectra, lattice
+
+    g = torch.Generator().manual_seed(0)
+    n = 256
+    y, x = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    level = 1 / 255
+    grain = level * torch.randn(1, 3, n, n, generator=g)
+    busy = 0.2 * torch.rand(1, 3, n, n, generator=g) * (x > n // 2)
+    original = (0.3 + 0.4 * y / n + grain + busy).clamp(0, 1)
+    eight_bit = lambda t: (t * 255).round() / 255  # noqa: E731
+
+    def peak(change):
+        return lattice(flat_spectra(eight_bit(original + change), original, original))
+
+    ratio, freq, _ = peak(0.25 * level * torch.cos(torch.pi * x / 2) * torch.cos(torch.pi * y / 2))
+    assert ratio > 5 and set(map(abs, freq)) == {8}  # 8 cycles per 32 px patch: a 4 px period
+    assert peak(0.25 * level * torch.cos(torch.pi * x))[0] > 20
+    assert peak(torch.zeros(1))[0] < 2 and peak(0.5 * level * torch.randn(1, 3, n, n, generator=g))[0] < 2
+    for period in (64, 256):
+        assert peak(5 * level * torch.sin(2 * torch.pi * x / period) * torch.sin(2 * torch.pi * y / period))[0] < 2.5
