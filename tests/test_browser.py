@@ -149,6 +149,12 @@ def _photo_and_mask(mask_png):
     return fill
 
 
+def _few_steps(panel):
+    """The run's steps, in the tab's Advanced panel: 3 (the link keeps them too)."""
+    panel.get_by_text("Advanced").click()
+    panel.get_by_label("steps", exact=True).fill("3")
+
+
 def _seen(panel) -> dict:
     """What a visitor sees in a tab: its images (by address: results are files the server serves), the values of
     its fields and class pickers, and whether its photo editor shows a photo."""
@@ -205,6 +211,7 @@ def test_a_share_link_reopens_every_tab_as_it_was(url, tmp_path):
                 picker.fill("goldfish")
                 page.keyboard.press("Enter")
                 panel.get_by_role("spinbutton", name="number input for Samples").fill("2")
+                _few_steps(panel)
                 _run(page, panel.get_by_role("button", name="Generate", exact=True))
             elif fill is _example:
                 fill(page, panel)
@@ -214,6 +221,7 @@ def test_a_share_link_reopens_every_tab_as_it_was(url, tmp_path):
                     feature = panel.get_by_label("Feature index")
                     feature.fill("3")
                     page.keyboard.press("Enter")
+                _few_steps(panel)
                 _run(page, panel.get_by_role("button", name=tab, exact=True))
             assert page.locator(".toast-body.error").count() == 0, tab
             seen = _seen(panel)
@@ -226,6 +234,9 @@ def test_a_share_link_reopens_every_tab_as_it_was(url, tmp_path):
             fresh.locator("[role=tab][aria-selected=true]", has_text=tab).wait_for(timeout=60_000)
             fresh.wait_for_timeout(1500)
             again = fresh.locator("[role=tabpanel]:visible")
+            if fill is not _example:  # the Advanced panel, opened there to set the steps: the link has them too
+                again.get_by_text("Advanced").click()
+                fresh.wait_for_timeout(300)
             assert (
                 fresh.get_by_label("Model", exact=True).input_value()
                 == page.get_by_label("Model", exact=True).input_value()
