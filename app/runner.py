@@ -119,9 +119,9 @@ def streamed(work, progress):
 
 
 def release_memory() -> None:
-    """Hand freed heap back to the system (glibc's malloc_trim; elsewhere nothing). A run frees its images in the
-    PGD thread's own malloc arena, which glibc keeps: after a 39-megapixel upload's inpainting the app stayed
-    470 MB above idle; trimmed, 50 (docs/app.md, Limits)."""
+    """Hand freed heap back to the system (glibc's malloc_trim; elsewhere nothing): a run frees its images in the
+    PGD thread's own malloc arena, which glibc keeps for reuse - after a huge upload, hundreds of MB held idle
+    (measured in docs/app.md, Limits)."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
