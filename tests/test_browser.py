@@ -140,8 +140,14 @@ def _photo_and_mask(mask_png):
     def fill(page, panel):
         files = panel.locator("input[type=file]")
         editor = panel.locator("[data-testid=block-label]", has_text="Photo - paint").locator("xpath=../..")
-        editor.locator("input[type=file]").first.set_input_files(str(EXAMPLES / "photos" / "chelsea.jpg"))
-        editor.get_by_text("Upload an image").wait_for(state="hidden", timeout=60_000)  # the editor shows it
+        empty = editor.get_by_text("Upload an image")
+        for attempt in range(3):  # (a file set before the editor's own handler is ready is lost: set it again)
+            editor.locator("input[type=file]").first.set_input_files(str(EXAMPLES / "photos" / "chelsea.jpg"))
+            try:
+                empty.wait_for(state="hidden", timeout=20_000)  # the editor shows it
+                break
+            except sync_api.TimeoutError:
+                assert attempt < 2, "the photo editor never showed the uploaded photo"
         files.nth(1).set_input_files(str(mask_png))  # "...or upload a mask"
         panel.locator(f"img[src*='{mask_png.name}']").first.wait_for(timeout=60_000)
         page.wait_for_timeout(500)
