@@ -118,14 +118,19 @@ def streamed(work, progress):
         stop.set()
 
 
+try:
+    LIBC = ctypes.CDLL("libc.so.6")
+    LIBC.malloc_trim  # noqa: B018 - glibc's, or no trimming
+except (OSError, AttributeError):  # not glibc
+    LIBC = None
+
+
 def release_memory() -> None:
     """Hand freed heap back to the system (glibc's malloc_trim; elsewhere nothing): a run frees its images in the
     PGD thread's own malloc arena, which glibc keeps for reuse - after a huge upload, hundreds of MB held idle
     (measured in docs/app.md, Limits)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
 
 
 def run(tab: Tab, model_name, preset, compare, steps, eps, step_size, progress, **inputs):

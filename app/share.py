@@ -49,10 +49,10 @@ def save(tab: str, values: dict) -> str:
     """Keep `values` ({component key: raw value}) of `tab`; returns the link's id."""
     if not any(v not in (None, "", [], {}) for v in values.values()):
         raise refused("nothing to share yet")
-    foreign = [p for v in values.values() for p in _files(v) if not served(p)]
-    if foreign:
+    files = {p for v in values.values() for p in _files(v)}
+    if not all(served(p) for p in files):
         raise refused("a file this page refers to is not one this server serves (or it has expired): run it again")
-    for p in {p for v in values.values() for p in _files(v)}:
+    for p in files:
         os.utime(p)  # the hourly sweeps go by age: the files a link names are kept an hour from the link
     link = uuid.uuid4().hex
     (links_dir() / f"{link}.json").write_text(json.dumps({"tab": tab, "values": values}))
